@@ -1,0 +1,37 @@
+# Fresh machine: Python 3.11 and a RabbitMQ server. `make demo` and `make test` install what they need.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+DEMO_ARGS ?=
+
+.PHONY: install demo test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(BIN)/.installed node_modules/.installed
+
+demo: $(BIN)/.installed
+	$(BIN)/meter-reading demo $(DEMO_ARGS)
+
+test: install
+	$(BIN)/python -m pytest
+
+# Each Lambda's app.py is its own top-level module `app`, so mypy checks them one by one.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy src tests bench
+	for fn in functions/*/; do $(BIN)/mypy "$$fn"app.py || exit 1; done
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/reading_accuracy.py
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,63 @@
+"""OCR steps: fetch the photo from Twilio, run Textract on it, pick the reading out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from meter_reading import wiring
+from meter_reading.adapters.storage import photo_key
+from meter_reading.domain import extraction
+from meter_reading.domain.blocks import blocks_from_textract
+
+logger = Logger(service="meter-reading-ocr")
+
+
+@logger.inject_lambda_context
+def fetch_photo(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    body, content_type = wiring.media_fetcher().fetch(event["media_url"])
+    content_type = (
+        content_type if content_type.startswith("image/") else event["media_content_type"]
+    )
+    store = wiring.photo_store()
+    key = photo_key(event["reading_id"], content_type)
+    store.put(key, body, content_type)
+    logger.info("photo stored", extra={"key": key, "bytes": len(body)})
+    return {"bucket": store.bucket, "key": key, "content_type": content_type}
+
+
+@logger.inject_lambda_context
+def start_text_detection(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    job_id = wiring.text_detection().start(event["bucket"], event["key"], event["reading_id"])
+    logger.info("text detection started", extra={"job_id": job_id})
+    return {"job_id": job_id, "status": "IN_PROGRESS", "checks": 0}
+
+
+@logger.inject_lambda_context
+def check_text_detection(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    status, message = wiring.text_detection().status(event["job_id"])
+    return {
+        "job_id": event["job_id"],
+        "status": status,
+        "checks": int(event["checks"]) + 1,
+        "message": message or "",
+    }
+
+
+@logger.inject_lambda_context
+def extract_reading(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    raw_blocks = wiring.text_detection().blocks(event["job_id"])
+    result = extraction.extract_reading(blocks_from_textract(raw_blocks))
+    logger.info(
+        "reading extracted",
+        extra={"status": result.status, "confidence": result.confidence, "reason": result.reason},
+    )
+    return {
+        "status": result.status,
+        "reading": result.reading,
+        "unit": result.unit,
+        "confidence": result.confidence,
+        "reason": result.reason,
+    }

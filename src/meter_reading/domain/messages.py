@@ -1,0 +1,103 @@
+"""Every text the household reads on WhatsApp, in one place."""
+
+from __future__ import annotations
+
+PHOTO_RECEIVED = "Thanks, we got your meter photo. We're reading it now and will reply in a moment."
+
+HELP = (
+    "Hi! To submit your electricity meter reading, send us a clear photo of the meter's display. "
+    "When we ask you to check a reading, reply YES if it is right or NO if it is not."
+)
+
+NOTHING_PENDING = (
+    "We have no reading waiting for your answer. "
+    "To submit a reading, send us a clear photo of your meter's display."
+)
+
+PHOTO_TIPS = (
+    "Tips: stand in good light, hold the phone steady and upright, fill the picture with the "
+    "meter's display, and avoid glare and shadows on the glass."
+)
+
+_UNREADABLE_REASONS = {
+    "no_text": "We could not find any writing in the photo.",
+    "no_display": "We could not find the meter's display in the photo.",
+    "several_candidates": "We found several numbers and could not tell which one is the reading.",
+    "low_confidence": "The numbers on the display were not clear enough to read.",
+    "too_dark": "The photo is too dark to read the display.",
+    "blurred": "The photo is too blurred to read the display.",
+    "unsupported_media": "We could not open that file as a photo.",
+}
+
+
+def format_reading(reading: str, unit: str) -> str:
+    return f"{reading} {unit}".strip()
+
+
+def confirmation_prompt(reading: str, unit: str, photo_link: str, certain: bool) -> str:
+    shown = format_reading(reading, unit)
+    if certain:
+        question = f"We read *{shown}* on your meter."
+    else:
+        question = (
+            f"We are not completely sure, but we think your meter shows *{shown}*. "
+            "Please compare it carefully with the display."
+        )
+    return (
+        f"{question}\nYour photo: {photo_link}\n"
+        "Is this reading right? Reply YES to submit it or NO to send a new photo."
+    )
+
+
+def reading_confirmed(reading: str, unit: str) -> str:
+    return (
+        f"Thank you! Your reading of {format_reading(reading, unit)} is confirmed "
+        "and has been sent for billing."
+    )
+
+
+def reading_rejected() -> str:
+    return (
+        "No problem, we have discarded that reading. "
+        f"Please send a new photo of your meter. {PHOTO_TIPS}"
+    )
+
+
+def confirmation_expired(reading: str, unit: str) -> str:
+    return (
+        f"We did not hear back about the reading {format_reading(reading, unit)}, so we have not "
+        "used it. Send a new photo of your meter whenever you are ready."
+    )
+
+
+def photo_unreadable(reason: str | None) -> str:
+    explanation = _UNREADABLE_REASONS.get(
+        reason or "", "We could not read the meter in that photo."
+    )
+    return (
+        f"Sorry, {explanation[0].lower()}{explanation[1:]} {PHOTO_TIPS} Then send us the new photo."
+    )
+
+
+def processing_failed() -> str:
+    return (
+        "Sorry, something went wrong on our side while handling your meter photo. "
+        "Your reading has not been submitted; please send the photo again in a few minutes."
+    )
+
+
+def compose(
+    kind: str, *, reading: str | None = None, unit: str = "", reason: str | None = None
+) -> str:
+    """The text for a message the state machine asks to send, by its kind."""
+    if kind == "reading_confirmed":
+        return reading_confirmed(reading or "", unit)
+    if kind == "reading_rejected":
+        return reading_rejected()
+    if kind == "confirmation_expired":
+        return confirmation_expired(reading or "", unit)
+    if kind == "photo_unreadable":
+        return photo_unreadable(reason)
+    if kind == "processing_failed":
+        return processing_failed()
+    raise ValueError(f"unknown message kind {kind!r}")

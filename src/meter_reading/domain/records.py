@@ -1,0 +1,19 @@
+"""The reading record as ops see it in DynamoDB, and its life cycle."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ReadingStatus(StrEnum):
+    AWAITING_CONFIRMATION = "AWAITING_CONFIRMATION"
+    CONFIRMED = "CONFIRMED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    UNREADABLE = "UNREADABLE"
+    FAILED = "FAILED"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "PENDING"
+    SENT = "SENT"

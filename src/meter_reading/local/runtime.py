@@ -1,0 +1,453 @@
+"""The whole pipeline on one machine: the real ASL on moto's interpreter, our handlers in-process.
+
+S3, DynamoDB, SSM and Step Functions are moto's; Lambda and Textract calls are
+served by the hooks in ``aws_hooks``; Twilio is ``FakeTwilio`` over HTTP;
+RabbitMQ is a real broker.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import boto3
+from moto import mock_aws
+from twilio.request_validator import RequestValidator
+
+from meter_reading import wiring
+from meter_reading.local import aws_hooks, template
+from meter_reading.local.twilio_fake import FakeTwilio
+from meter_reading.settings import DEFAULT_CONFIRMATION_TIMEOUT_SECONDS
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
+REGION = "us-east-1"
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "local-twilio-auth-token"  # only ever used against FakeTwilio
+WHATSAPP_FROM = "whatsapp:+14155238886"
+WEBHOOK_HOST = "local1234.execute-api.us-east-1.amazonaws.com"
+WEBHOOK_STAGE_PATH = "/Prod/webhook"
+TWILIO_TOKEN_PARAMETER = "/meter-reading/twilio-auth-token"
+AMQP_URL_PARAMETER = "/meter-reading/amqp-url"
+FINISHED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+
+
+def project_root() -> Path:
+    """The checkout holding template.yaml (the package is installed editable from it)."""
+    candidates = [Path.cwd(), *Path(__file__).resolve().parents]
+    for candidate in candidates:
+        if (candidate / "template.yaml").is_file() and (candidate / "statemachine").is_dir():
+            return candidate
+    raise FileNotFoundError("cannot find template.yaml: run from the project's checkout")
+
+
+@dataclass(frozen=True)
+class StateRun:
+    name: str
+    state_type: str
+    status: str  # SUCCEEDED, FAILED, CAUGHT, TIMED_OUT, RETRIED, RUNNING
+    started: datetime
+    seconds: float | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class WebhookResponse:
+    status_code: int
+    body: str
+
+    @property
+    def reply_text(self) -> str:
+        """The text of the TwiML <Message>, as the user would see it on WhatsApp."""
+        start, end = self.body.find("<Message>"), self.body.find("</Message>")
+        if start < 0 or end < 0:
+            return ""
+        from html import unescape
+
+        return unescape(self.body[start + len("<Message>") : end])
+
+
+_ENV_KEYS = (
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "READINGS_TABLE",
+    "CONFIRMATIONS_TABLE",
+    "OUTBOX_TABLE",
+    "PHOTO_BUCKET",
+    "STATE_MACHINE_ARN",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN_PARAMETER",
+    "TWILIO_WHATSAPP_FROM",
+    "TWILIO_API_BASE_URL",
+    "TWILIO_MEDIA_HOSTS",
+    "AMQP_URL_PARAMETER",
+    "BILLING_EXCHANGE",
+    "CONFIRMATION_TIMEOUT_SECONDS",
+    "POWERTOOLS_LOG_LEVEL",
+    "POWERTOOLS_TRACE_DISABLED",
+    "CLOUDFRONT_DOMAIN",
+)
+
+
+class LocalPipeline:
+    def __init__(
+        self,
+        *,
+        amqp_url: str = DEFAULT_AMQP_URL,
+        billing_exchange: str = "meter-readings",
+        detector: aws_hooks.TextDetector | None = None,
+        confirmation_timeout_seconds: int | None = None,
+        log_level: str = "WARNING",
+        root: Path | None = None,
+    ) -> None:
+        self.confirmation_timeout_seconds = confirmation_timeout_seconds
+        self.root = root or project_root()
+        self.amqp_url = amqp_url
+        self.billing_exchange = billing_exchange
+        self.log_level = log_level
+        self._detector = detector
+        self._stack = ExitStack()
+        self.twilio = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN)
+        self.state_machine_arn = ""
+        self.lambdas: aws_hooks.LocalLambda | None = None
+
+    # -- set-up ---------------------------------------------------------------
+    def __enter__(self) -> LocalPipeline:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _start(self) -> None:
+        self._stack.enter_context(self.twilio)
+        self._stack.enter_context(_environment(self._environment()))
+        self._stack.enter_context(
+            mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+        )
+        if self._detector is None:
+            from meter_reading.local.ocr_engine import OfflineTextDetector
+
+            self._detector = OfflineTextDetector()
+        spec = template.load_template(self.root / "template.yaml")
+        functions = template.functions(spec, self.root)
+        self.lambdas = aws_hooks.LocalLambda(
+            {name: template.load_handler(f) for name, f in functions.items()}
+        )
+        textract = aws_hooks.LocalTextract(self._detector)
+        self._stack.callback(textract.shutdown)
+        # moto swapped boto3's default session; hook the one every client now comes from.
+        uninstall = aws_hooks.install(boto3._get_default_session(), self.lambdas, textract)
+        self._stack.callback(uninstall)
+        wiring.reset()
+        self._stack.callback(wiring.reset)
+        self._create_resources()
+        definition = (self.root / "statemachine" / "meter_reading.asl.json").read_text()
+        arns = {
+            key: f"arn:aws:lambda:{REGION}:123456789012:function:{logical_id}"
+            for key, logical_id in template.state_machine_substitutions(spec).items()
+        }
+        sfn = boto3.client("stepfunctions")
+        self.state_machine_arn = sfn.create_state_machine(
+            name="meter-reading",
+            definition=template.substitute(definition, arns),
+            roleArn="arn:aws:iam::123456789012:role/meter-reading-state-machine",
+            type="STANDARD",
+        )["stateMachineArn"]
+        os.environ["STATE_MACHINE_ARN"] = self.state_machine_arn
+
+    def _environment(self) -> dict[str, str]:
+        return {
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "READINGS_TABLE": "meter-readings",
+            "CONFIRMATIONS_TABLE": "meter-confirmations",
+            "OUTBOX_TABLE": "meter-outbox",
+            "PHOTO_BUCKET": "meter-photos-local",
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN_PARAMETER": TWILIO_TOKEN_PARAMETER,
+            "TWILIO_WHATSAPP_FROM": WHATSAPP_FROM,
+            "TWILIO_API_BASE_URL": self.twilio.base_url,
+            "TWILIO_MEDIA_HOSTS": self.twilio.host,
+            "AMQP_URL_PARAMETER": AMQP_URL_PARAMETER,
+            "BILLING_EXCHANGE": self.billing_exchange,
+            "POWERTOOLS_LOG_LEVEL": self.log_level,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "CLOUDFRONT_DOMAIN": "",
+            "CONFIRMATION_TIMEOUT_SECONDS": str(
+                self.confirmation_timeout_seconds or DEFAULT_CONFIRMATION_TIMEOUT_SECONDS
+            ),
+        }
+
+    def _create_resources(self) -> None:
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=os.environ["PHOTO_BUCKET"])
+        dynamodb = boto3.client("dynamodb")
+        for table, key in (
+            (os.environ["READINGS_TABLE"], "reading_id"),
+            (os.environ["CONFIRMATIONS_TABLE"], "sender"),
+        ):
+            dynamodb.create_table(
+                TableName=table,
+                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        dynamodb.create_table(
+            TableName=os.environ["OUTBOX_TABLE"],
+            KeySchema=[{"AttributeName": "message_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[
+                {"AttributeName": "message_id", "AttributeType": "S"},
+                {"AttributeName": "status", "AttributeType": "S"},
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "status-index",
+                    "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        ssm = boto3.client("ssm")
+        ssm.put_parameter(Name=TWILIO_TOKEN_PARAMETER, Value=AUTH_TOKEN, Type="SecureString")
+        ssm.put_parameter(Name=AMQP_URL_PARAMETER, Value=self.amqp_url, Type="SecureString")
+
+    def set_amqp_url(self, url: str) -> None:
+        """Point the publishers at another broker URL (as ops would by updating the parameter)."""
+        boto3.client("ssm").put_parameter(
+            Name=AMQP_URL_PARAMETER, Value=url, Type="SecureString", Overwrite=True
+        )
+        from aws_lambda_powertools.utilities import parameters
+
+        parameters.clear_caches()  # type: ignore[no-untyped-call]
+        self.amqp_url = url
+
+    # -- what Twilio does -------------------------------------------------------
+    def deliver_webhook(
+        self, form: dict[str, str], signature: str | None = None
+    ) -> WebhookResponse:
+        """POST a Twilio webhook through an API Gateway proxy event to the receive function."""
+        url = f"https://{WEBHOOK_HOST}{WEBHOOK_STAGE_PATH}"
+        if signature is None:
+            signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+        event = {
+            "resource": "/webhook",
+            "path": "/webhook",
+            "httpMethod": "POST",
+            "headers": {
+                "Host": WEBHOOK_HOST,
+                "X-Forwarded-Proto": "https",
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": signature,
+                "User-Agent": "TwilioProxy/1.1",
+            },
+            "multiValueHeaders": {},
+            "queryStringParameters": None,
+            "multiValueQueryStringParameters": None,
+            "requestContext": {"path": WEBHOOK_STAGE_PATH, "stage": "Prod", "httpMethod": "POST"},
+            "body": base64.b64encode(urlencode(form).encode()).decode(),
+            "isBase64Encoded": True,
+        }
+        assert self.lambdas is not None
+        result, error = self.lambdas.invoke("ReceiveFunction", event)
+        if error is not None:
+            return WebhookResponse(502, json.dumps(error))
+        return WebhookResponse(int(result["statusCode"]), str(result["body"]))
+
+    def photo_webhook(
+        self, sender: str, photo: bytes, content_type: str = "image/jpeg"
+    ) -> dict[str, str]:
+        """The form Twilio posts for a WhatsApp photo, with the photo held at a Twilio media URL."""
+        message_sid = "MM" + uuid.uuid4().hex
+        media_url = self.twilio.add_media(message_sid, photo, content_type)
+        return {
+            **_base_form(message_sid, sender),
+            "Body": "",
+            "NumMedia": "1",
+            "MediaUrl0": media_url,
+            "MediaContentType0": content_type,
+        }
+
+    def text_webhook(self, sender: str, text: str) -> dict[str, str]:
+        return {**_base_form("SM" + uuid.uuid4().hex, sender), "Body": text, "NumMedia": "0"}
+
+    def send_photo(
+        self, sender: str, photo: bytes, content_type: str = "image/jpeg"
+    ) -> tuple[str, WebhookResponse]:
+        form = self.photo_webhook(sender, photo, content_type)
+        return form["MessageSid"], self.deliver_webhook(form)
+
+    def send_text(self, sender: str, text: str) -> WebhookResponse:
+        return self.deliver_webhook(self.text_webhook(sender, text))
+
+    # -- what ops see -----------------------------------------------------------
+    def execution_arn(self, reading_id: str) -> str:
+        return self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{reading_id}"
+
+    def describe(self, reading_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = _sfn().describe_execution(
+            executionArn=self.execution_arn(reading_id)
+        )
+        return result
+
+    def executions(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = _sfn().list_executions(
+            stateMachineArn=self.state_machine_arn
+        )["executions"]
+        return result
+
+    def wait_until_finished(self, reading_id: str, timeout: float = 120) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            description = self.describe(reading_id)
+            if description["status"] in FINISHED or time.monotonic() > deadline:
+                return description
+            time.sleep(0.2)
+
+    def wait_for_question(self, sender: str, reading_id: str, timeout: float = 120) -> bool:
+        """True once the user has been asked YES/NO; False if the execution ended first."""
+        deadline = time.monotonic() + timeout
+        table = boto3.resource("dynamodb").Table(os.environ["CONFIRMATIONS_TABLE"])
+        while time.monotonic() < deadline:
+            item = table.get_item(Key={"sender": sender}).get("Item")
+            if item and item["reading_id"] == reading_id and self.twilio.messages_to(sender):
+                return True
+            if self.describe(reading_id)["status"] in FINISHED:
+                return False
+            time.sleep(0.2)
+        return False
+
+    def reading(self, reading_id: str) -> dict[str, Any] | None:
+        table = boto3.resource("dynamodb").Table(os.environ["READINGS_TABLE"])
+        item: dict[str, Any] | None = table.get_item(Key={"reading_id": reading_id}).get("Item")
+        return item
+
+    def outbox(self) -> list[dict[str, Any]]:
+        table = boto3.resource("dynamodb").Table(os.environ["OUTBOX_TABLE"])
+        items: list[dict[str, Any]] = table.scan()["Items"]
+        return items
+
+    def run_outbox_retry(self) -> Any:
+        """What the 2-minute schedule does: one invocation of outbox_retry."""
+        assert self.lambdas is not None
+        result, error = self.lambdas.invoke("OutboxRetryFunction", {"source": "aws.events"})
+        if error is not None:
+            raise RuntimeError(
+                f"outbox_retry failed: {error['errorType']}: {error['errorMessage']}"
+            )
+        return result
+
+    def state_runs(self, reading_id: str) -> list[StateRun]:
+        events = _sfn().get_execution_history(
+            executionArn=self.execution_arn(reading_id), maxResults=1000
+        )["events"]
+        return summarise_history(events)
+
+
+def summarise_history(events: list[dict[str, Any]]) -> list[StateRun]:
+    """One line per state visited, with how it ended: what ops read in the console's graph."""
+    runs: list[StateRun] = []
+    current: dict[str, Any] | None = None
+    for event in events:
+        kind: str = event["type"]
+        if kind.endswith("StateEntered"):
+            current = {
+                "name": event["stateEnteredEventDetails"]["name"],
+                "type": kind.removesuffix("StateEntered"),
+                "started": event["timestamp"],
+                "failures": [],
+                "last_outcome": None,
+            }
+        elif current is None:
+            continue
+        elif kind in ("TaskFailed", "LambdaFunctionFailed"):
+            details = (
+                event.get("taskFailedEventDetails")
+                or event.get("lambdaFunctionFailedEventDetails")
+                or {}
+            )
+            current["failures"].append(details.get("error", "error"))
+            current["last_outcome"] = "failed"
+        elif kind in ("TaskTimedOut", "LambdaFunctionTimedOut"):
+            current["failures"].append("States.Timeout")
+            current["last_outcome"] = "timed_out"
+        elif kind in ("TaskSucceeded", "LambdaFunctionSucceeded"):
+            current["last_outcome"] = "succeeded"
+        elif kind.endswith("StateExited"):
+            runs.append(_state_run(current, event["timestamp"]))
+            current = None
+        elif kind in ("ExecutionFailed", "ExecutionTimedOut", "ExecutionAborted"):
+            current["last_outcome"] = current["last_outcome"] or "failed"
+            runs.append(_state_run(current, event["timestamp"], exited=False))
+            current = None
+    if current is not None:
+        runs.append(_state_run(current, None, exited=False))
+    return runs
+
+
+def _state_run(current: dict[str, Any], ended: datetime | None, exited: bool = True) -> StateRun:
+    failures: list[str] = current["failures"]
+    outcome = current["last_outcome"]
+    seconds = (ended - current["started"]).total_seconds() if ended else None
+    detail = ""
+    if failures:
+        detail = f"{len(failures)} failed attempt(s): {', '.join(dict.fromkeys(failures))}"
+    if current["type"] == "Fail":
+        status = "FAILED"
+    elif ended is None:
+        status = "RUNNING"
+    elif outcome == "timed_out":
+        status = "TIMED_OUT"
+    elif outcome == "failed":
+        # Left by a Catch (exited) or ended the execution (not exited).
+        status = "CAUGHT" if exited else "FAILED"
+    else:
+        status = "SUCCEEDED"
+    return StateRun(current["name"], current["type"], status, current["started"], seconds, detail)
+
+
+def _sfn() -> Any:
+    return boto3.client("stepfunctions")
+
+
+def _base_form(message_sid: str, sender: str) -> dict[str, str]:
+    return {
+        "MessageSid": message_sid,
+        "SmsMessageSid": message_sid,
+        "AccountSid": ACCOUNT_SID,
+        "From": sender,
+        "To": WHATSAPP_FROM,
+        "WaId": sender.removeprefix("whatsapp:+"),
+        "ProfileName": "Household",
+        "ApiVersion": "2010-04-01",
+    }
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in _ENV_KEYS}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

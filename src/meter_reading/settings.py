@@ -1,0 +1,87 @@
+"""Typed configuration from the Lambda environment, read once per cold start.
+
+Secrets never sit in the environment: it holds the names of SSM SecureString
+parameters, resolved at run time through Powertools' cached parameter provider.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+DEFAULT_CONFIRMATION_TIMEOUT_SECONDS = 23 * 60 * 60  # inside WhatsApp's 24-hour reply window
+
+
+class MissingSetting(Exception):
+    pass
+
+
+def _required(name: str) -> str:
+    value = os.environ.get(name, "")
+    if not value:
+        raise MissingSetting(f"environment variable {name} is not set")
+    return value
+
+
+def _optional(name: str) -> str | None:
+    return os.environ.get(name) or None
+
+
+@dataclass(frozen=True)
+class Settings:
+    readings_table: str
+    confirmations_table: str
+    outbox_table: str
+    photo_bucket: str
+    state_machine_arn: str
+    twilio_account_sid: str
+    twilio_auth_token_parameter: str
+    twilio_whatsapp_from: str
+    twilio_api_base_url: str | None
+    twilio_media_hosts: tuple[str, ...] | None
+    amqp_url_parameter: str
+    billing_exchange: str
+    photo_link_ttl_seconds: int
+    cloudfront_domain: str | None
+    cloudfront_key_pair_id: str | None
+    cloudfront_private_key_parameter: str | None
+    confirmation_timeout_seconds: int
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        hosts = _optional("TWILIO_MEDIA_HOSTS")
+        return cls(
+            readings_table=os.environ.get("READINGS_TABLE", ""),
+            confirmations_table=os.environ.get("CONFIRMATIONS_TABLE", ""),
+            outbox_table=os.environ.get("OUTBOX_TABLE", ""),
+            photo_bucket=os.environ.get("PHOTO_BUCKET", ""),
+            state_machine_arn=os.environ.get("STATE_MACHINE_ARN", ""),
+            twilio_account_sid=os.environ.get("TWILIO_ACCOUNT_SID", ""),
+            twilio_auth_token_parameter=os.environ.get("TWILIO_AUTH_TOKEN_PARAMETER", ""),
+            twilio_whatsapp_from=os.environ.get("TWILIO_WHATSAPP_FROM", ""),
+            twilio_api_base_url=_optional("TWILIO_API_BASE_URL"),
+            twilio_media_hosts=tuple(h.strip() for h in hosts.split(",")) if hosts else None,
+            amqp_url_parameter=os.environ.get("AMQP_URL_PARAMETER", ""),
+            billing_exchange=os.environ.get("BILLING_EXCHANGE", "meter-readings"),
+            photo_link_ttl_seconds=int(os.environ.get("PHOTO_LINK_TTL_SECONDS", "86400")),
+            cloudfront_domain=_optional("CLOUDFRONT_DOMAIN"),
+            cloudfront_key_pair_id=_optional("CLOUDFRONT_KEY_PAIR_ID"),
+            cloudfront_private_key_parameter=_optional("CLOUDFRONT_PRIVATE_KEY_PARAMETER"),
+            confirmation_timeout_seconds=int(
+                os.environ.get(
+                    "CONFIRMATION_TIMEOUT_SECONDS", str(DEFAULT_CONFIRMATION_TIMEOUT_SECONDS)
+                )
+            ),
+        )
+
+    def require(self, name: str) -> str:
+        value = getattr(self, name)
+        if not value:
+            raise MissingSetting(f"setting {name} is not configured for this function")
+        return str(value)
+
+
+@cache
+def settings() -> Settings:
+    return Settings.from_env()

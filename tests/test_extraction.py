@@ -1,0 +1,190 @@
+"""Register extraction from hand-written OCR blocks (no OCR engine involved)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from meter_reading.domain.blocks import BoundingBox, TextBlock
+from meter_reading.domain.extraction import ReadingResult, extract_reading
+
+
+def line(
+    text: str,
+    left: float,
+    top: float,
+    width: float,
+    height: float,
+    conf: float = 99.0,
+    words: bool = True,
+) -> list[TextBlock]:
+    """A LINE block and, like Textract, its WORD blocks (boxes split by characters)."""
+    blocks = [TextBlock("LINE", text, conf, BoundingBox(left, top, width, height))]
+    if words:
+        n = len(text)
+        pos = 0
+        for word in text.split():
+            start = text.index(word, pos)
+            pos = start + len(word)
+            blocks.append(
+                TextBlock(
+                    "WORD",
+                    word,
+                    conf,
+                    BoundingBox(left + width * start / n, top, width * len(word) / n, height),
+                )
+            )
+    return blocks
+
+
+def face(*lines: list[TextBlock]) -> list[TextBlock]:
+    return [b for group in lines for b in group]
+
+
+def test_register_beats_serial_number_and_meter_constant() -> None:
+    blocks = face(
+        line("SINGLE PHASE STATIC ENERGY METER", 0.1, 0.05, 0.7, 0.04),
+        line("03662.0 kWh", 0.15, 0.30, 0.6, 0.16),
+        line("No. 12345678", 0.15, 0.60, 0.3, 0.05),
+        line("1600 imp/kWh", 0.60, 0.60, 0.3, 0.05),
+    )
+    result = extract_reading(blocks)
+    assert result == ReadingResult("ok", "03662.0", "kWh", result.confidence, None)
+    assert result.value == Decimal("3662.0")
+    assert result.confidence >= 0.9
+
+
+def test_serial_number_alone_is_not_a_reading() -> None:
+    blocks = face(
+        line("No. 12345678", 0.2, 0.3, 0.5, 0.08), line("S.No:45189834", 0.2, 0.5, 0.5, 0.08)
+    )
+    result = extract_reading(blocks)
+    assert result.status == "unreadable"
+    assert result.reading is None
+    assert result.reason == "no_display"
+
+
+def test_serial_glued_to_letters_is_rejected() -> None:
+    blocks = face(
+        line("EM1234567", 0.1, 0.1, 0.5, 0.2),  # big, but a model/serial number
+        line("20509", 0.2, 0.5, 0.3, 0.1),
+    )
+    assert extract_reading(blocks).reading == "20509"
+
+
+@pytest.mark.parametrize("date", ["15.8.20", "2020-08-15", "15/08/2020", "12:30"])
+def test_dates_and_times_are_not_readings(date: str) -> None:
+    blocks = face(line(date, 0.1, 0.2, 0.6, 0.2), line("0045123", 0.1, 0.5, 0.5, 0.12))
+    assert extract_reading(blocks).reading == "0045123"
+
+
+def test_meter_constant_voltage_and_current_are_rejected() -> None:
+    blocks = face(
+        line("1600 imp/kWh", 0.1, 0.1, 0.5, 0.2),
+        line("230V 10-60A 50Hz", 0.1, 0.4, 0.5, 0.2),
+        line("3200imp/kWh", 0.1, 0.7, 0.5, 0.2),
+    )
+    result = extract_reading(blocks)
+    assert result.status == "unreadable"
+    assert result.reading is None
+
+
+def test_year_loses_to_register() -> None:
+    blocks = face(line("2014", 0.6, 0.75, 0.1, 0.05), line("1369.3 kWh", 0.1, 0.3, 0.6, 0.08))
+    result = extract_reading(blocks)
+    assert result.reading == "1369.3"
+    assert result.status == "ok"
+
+
+def test_leading_zeros_are_kept_and_value_ignores_them() -> None:
+    result = extract_reading(line("0006804", 0.1, 0.3, 0.7, 0.2))
+    assert result.reading == "0006804"
+    assert result.value == Decimal(6804)
+    assert result.status == "ok"
+
+
+def test_leading_zeros_detected_as_separate_box_are_joined() -> None:
+    blocks = [
+        TextBlock("WORD", "00", 98.0, BoundingBox(0.10, 0.30, 0.16, 0.20)),
+        TextBlock("WORD", "06804", 98.0, BoundingBox(0.28, 0.30, 0.40, 0.20)),
+    ]
+    assert extract_reading(blocks).reading == "0006804"
+
+
+def test_small_decimal_digit_in_a_separate_box() -> None:
+    blocks = [
+        TextBlock("WORD", "04414", 97.0, BoundingBox(0.10, 0.30, 0.50, 0.20)),
+        TextBlock("WORD", "7", 95.0, BoundingBox(0.63, 0.36, 0.06, 0.13)),
+        TextBlock("WORD", "kWh", 95.0, BoundingBox(0.75, 0.45, 0.12, 0.06)),
+    ]
+    result = extract_reading(blocks)
+    assert result.reading == "04414.7"
+    assert result.value == Decimal("4414.7")
+    assert result.unit == "kWh"
+
+
+def test_far_away_small_digit_is_not_a_decimal() -> None:
+    blocks = [
+        TextBlock("WORD", "04414", 97.0, BoundingBox(0.10, 0.30, 0.40, 0.20)),
+        TextBlock("WORD", "7", 95.0, BoundingBox(0.85, 0.36, 0.04, 0.13)),
+    ]
+    assert extract_reading(blocks).reading == "04414"
+
+
+@pytest.mark.parametrize(
+    ("ocr_text", "expected"),
+    [("O3662O", "036620"), ("2O5O9", "20509"), ("3B6S2", "38652"), ("1Z34l", "12341")],
+)
+def test_seven_segment_letter_confusions_inside_digit_group(ocr_text: str, expected: str) -> None:
+    result = extract_reading(line(ocr_text, 0.1, 0.3, 0.6, 0.2))
+    assert result.reading == expected
+    assert result.status in ("ok", "uncertain")
+
+
+def test_words_are_not_turned_into_numbers() -> None:
+    blocks = face(line("Genus", 0.1, 0.1, 0.5, 0.3), line("BOSS OIL", 0.1, 0.5, 0.5, 0.3))
+    result = extract_reading(blocks)
+    assert result.status == "unreadable"
+    assert result.reading is None
+
+
+def test_nothing_at_all_is_no_text() -> None:
+    result = extract_reading([])
+    assert result == ReadingResult("unreadable", None, "kWh", 0.0, "no_text")
+    assert result.value is None
+
+
+def test_two_equally_big_numbers_are_uncertain() -> None:
+    blocks = face(line("20509", 0.1, 0.2, 0.4, 0.15), line("31877", 0.1, 0.5, 0.4, 0.15))
+    result = extract_reading(blocks)
+    assert result.status == "uncertain"
+    assert result.reason == "several_candidates"
+    assert result.reading in ("20509", "31877")
+
+
+def test_low_ocr_confidence_is_uncertain() -> None:
+    result = extract_reading(line("20509 kWh", 0.1, 0.2, 0.6, 0.15, conf=45.0))
+    assert result.status == "uncertain"
+    assert result.reason == "low_confidence"
+    assert result.reading == "20509"
+    assert result.confidence < 0.8
+
+
+def test_lines_without_words_are_split() -> None:
+    blocks = face(
+        line("03662.0 kWh", 0.15, 0.30, 0.6, 0.16, words=False),
+        line("No. 12345678", 0.15, 0.60, 0.3, 0.05, words=False),
+    )
+    assert extract_reading(blocks).reading == "03662.0"
+
+
+def test_cubic_metres_unit() -> None:
+    result = extract_reading(face(line("00521 m3", 0.1, 0.3, 0.6, 0.2)))
+    assert result.reading == "00521"
+    assert result.unit == "m³"
+
+
+def test_too_short_or_too_long_numbers_are_not_registers() -> None:
+    blocks = face(line("123", 0.1, 0.1, 0.3, 0.3), line("123456789012", 0.1, 0.5, 0.8, 0.2))
+    assert extract_reading(blocks).status == "unreadable"
