@@ -101,6 +101,19 @@ def test_the_outbox_sends_once_and_never_resets_a_sent_message(aws: None) -> Non
         outbox.mark_sent("MM3")
 
 
+def test_a_message_the_broker_keeps_refusing_leaves_the_retry_queue(aws: None) -> None:
+    outbox = Outbox(_table("outbox", "message_id", status_index=True))
+    outbox.add("MM6", "{}", error="PublishNotConfirmed")
+    outbox.record_failure("MM6", "BrokerUnavailable")  # outages never count as refusals
+
+    statuses = [outbox.record_refusal("MM6", "unroutable", max_refusals=3) for _ in range(3)]
+
+    assert statuses == [OutboxStatus.PENDING, OutboxStatus.PENDING, OutboxStatus.REFUSED]
+    assert outbox.pending(limit=10) == []
+    entry = outbox.get("MM6")
+    assert entry is not None and entry.status is OutboxStatus.REFUSED
+
+
 def test_a_stored_photo_is_reachable_through_its_presigned_link(aws: None) -> None:
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="photos")

@@ -13,6 +13,7 @@ from meter_reading.adapters.broker import BrokerUnavailable, PublishNotConfirmed
 logger = Logger(service="meter-reading-outbox")
 
 BATCH_SIZE = 100
+MAX_REFUSALS = 5
 
 
 @logger.inject_lambda_context
@@ -33,8 +34,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
             failed += 1
             break
         except PublishNotConfirmed as error:
-            outbox.record_failure(entry.message_id, str(error))
-            logger.error("broker refused message", extra={"message_id": entry.message_id})
+            status = outbox.record_refusal(entry.message_id, str(error), MAX_REFUSALS)
+            logger.error(
+                "broker refused message",
+                extra={"message_id": entry.message_id, "outbox_status": status.value},
+            )
             failed += 1
             continue
         outbox.mark_sent(entry.message_id)

@@ -194,8 +194,31 @@ class Outbox:
         )
 
     def record_failure(self, message_id: str, error: str) -> None:
+        """The broker was unreachable: try again next run, however long the outage lasts."""
         self.table.update_item(
             Key={"message_id": message_id},
             UpdateExpression="SET attempts = attempts + :one, last_error = :error",
             ExpressionAttributeValues={":one": 1, ":error": error[:1000]},
         )
+
+    def record_refusal(self, message_id: str, error: str, max_refusals: int) -> OutboxStatus:
+        """The broker refused the message; after `max_refusals` it leaves the retry queue."""
+        attributes = self.table.update_item(
+            Key={"message_id": message_id},
+            UpdateExpression=(
+                "SET attempts = attempts + :one, last_error = :error, "
+                "refusals = if_not_exists(refusals, :zero) + :one"
+            ),
+            ExpressionAttributeValues={":one": 1, ":zero": 0, ":error": error[:1000]},
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        if int(attributes["refusals"]) < max_refusals:
+            return OutboxStatus.PENDING
+        # Otherwise these would stay first in the index and starve every newer message.
+        self.table.update_item(
+            Key={"message_id": message_id},
+            UpdateExpression="SET #status = :refused",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":refused": OutboxStatus.REFUSED.value},
+        )
+        return OutboxStatus.REFUSED

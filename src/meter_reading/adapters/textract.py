@@ -38,7 +38,8 @@ def collect_blocks(get_page: Any, job_id: str, page_size: int = 1000) -> list[di
         if next_token:
             kwargs["NextToken"] = next_token
         response = get_page(**kwargs)
-        if response["JobStatus"] != "SUCCEEDED":
+        # PARTIAL_SUCCESS still carries the blocks Textract could read.
+        if response["JobStatus"] not in ("SUCCEEDED", "PARTIAL_SUCCESS"):
             raise RuntimeError(f"text detection {job_id} is {response['JobStatus']}")
         blocks.extend(response.get("Blocks", []))
         next_token = response.get("NextToken")

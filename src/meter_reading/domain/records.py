@@ -17,3 +17,5 @@ class ReadingStatus(StrEnum):
 class OutboxStatus(StrEnum):
     PENDING = "PENDING"
     SENT = "SENT"
+    # The broker refused it again and again: out of the retry queue, kept for ops to look at.
+    REFUSED = "REFUSED"
