@@ -45,7 +45,7 @@ def face(*lines: list[TextBlock]) -> list[TextBlock]:
 def test_register_beats_serial_number_and_meter_constant() -> None:
     blocks = face(
         line("SINGLE PHASE STATIC ENERGY METER", 0.1, 0.05, 0.7, 0.04),
-        line("03662.0 kWh", 0.15, 0.30, 0.6, 0.16),
+        line("03662.0 kWh", 0.15, 0.30, 0.6, 0.25),
         line("No. 12345678", 0.15, 0.60, 0.3, 0.05),
         line("1600 imp/kWh", 0.60, 0.60, 0.3, 0.05),
     )
@@ -91,10 +91,20 @@ def test_meter_constant_voltage_and_current_are_rejected() -> None:
 
 
 def test_year_loses_to_register() -> None:
-    blocks = face(line("2014", 0.6, 0.75, 0.1, 0.05), line("1369.3 kWh", 0.1, 0.3, 0.6, 0.08))
+    blocks = face(line("2014", 0.6, 0.75, 0.1, 0.05), line("1369.3 kWh", 0.1, 0.3, 0.6, 0.25))
     result = extract_reading(blocks)
     assert result.reading == "1369.3"
     assert result.status == "ok"
+
+
+def test_small_register_far_from_the_camera_is_only_uncertain() -> None:
+    # Digits 8% of the photo high: a printed serial-like number is as likely as a display.
+    result = extract_reading(line("5257813", 0.3, 0.7, 0.3, 0.08))
+    assert result.reading == "5257813"
+    assert result.status == "uncertain"
+    assert result.reason == "low_confidence"
+    close_up = extract_reading(line("5257813", 0.1, 0.3, 0.8, 0.3))
+    assert close_up.status == "ok"
 
 
 def test_leading_zeros_are_kept_and_value_ignores_them() -> None:
@@ -188,3 +198,11 @@ def test_cubic_metres_unit() -> None:
 def test_too_short_or_too_long_numbers_are_not_registers() -> None:
     blocks = face(line("123", 0.1, 0.1, 0.3, 0.3), line("123456789012", 0.1, 0.5, 0.8, 0.2))
     assert extract_reading(blocks).status == "unreadable"
+
+
+def test_fuel_pump_display_is_not_a_confident_meter_reading() -> None:
+    blocks = face(line("43.00", 0.2, 0.3, 0.5, 0.3), line("LITRES", 0.3, 0.7, 0.3, 0.1))
+    result = extract_reading(blocks)
+    assert result.status == "uncertain"
+    assert result.reason == "not_a_meter"
+    assert result.value == Decimal("43.00")

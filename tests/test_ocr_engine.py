@@ -12,7 +12,7 @@ import pytest
 
 from meter_reading.domain.blocks import blocks_from_textract
 from meter_reading.domain.extraction import ReadingResult
-from meter_reading.local.ocr_engine import OfflineTextDetector
+from meter_reading.local.ocr_engine import OfflineTextDetector, _vote
 from meter_reading.local.photo_reader import read_photo
 from meter_reading.local.sample_photo import render_blank_photo, render_meter_photo
 
@@ -36,10 +36,17 @@ def test_sample_photo_reads_back(detector: OfflineTextDetector) -> None:
     assert result.unit == "kWh"
 
 
-@pytest.mark.parametrize("reading", ["12345.6", "20509", "004815.2"])
+@pytest.mark.parametrize("reading", ["12345.6", "20509", "004815.2", "04521.7", "1111.1"])
 def test_other_rendered_readings_read_back(detector: OfflineTextDetector, reading: str) -> None:
     result = read_photo(render_meter_photo(reading), detector)
     assert result.value == Decimal(reading)
+    assert result.status == "ok"
+
+
+def test_rendered_photos_are_deterministic() -> None:
+    assert render_meter_photo("04521.7") == render_meter_photo("04521.7")
+    assert render_meter_photo("04521.7") != render_meter_photo("04521.8")
+    assert render_blank_photo() == render_blank_photo()
 
 
 def test_read_photo_accepts_a_path(detector: OfflineTextDetector, tmp_path: Path) -> None:
@@ -153,3 +160,22 @@ def test_pipeline_runs_on_real_electricity_photos(detector: OfflineTextDetector)
             assert digits.isdigit() and 4 <= len(digits) <= 8
         if result.status == "uncertain":
             assert result.reason
+
+
+def test_display_reads_are_combined_by_vote() -> None:
+    # Same value with and without the decimal point or a leading zero: one vote.
+    voted = _vote([("4414.7", 0.95), ("44147", 0.99), ("04414.7", 0.97)])
+    assert voted is not None
+    reading, confidence, _ = voted
+    assert reading == "04414.7"
+    assert confidence > 0.9
+    # A bare trailing decimal point counts for the read that completes it.
+    voted = _vote([("1573.", 0.99), ("1573.", 0.98), ("1573.1", 0.97), ("1578", 0.9)])
+    assert voted is not None and voted[0] == "1573.1"
+    # A unit after the digits is not a digit; an icon before the zero padding is dropped.
+    voted = _vote([("03662.0 om", 0.9), ("8003662.0", 0.9), ("03662.0", 1.0)])
+    assert voted is not None and voted[0] == "03662.0" and voted[1] > 0.85
+    # Disagreeing reads lower the confidence; reads without digits are no votes.
+    voted = _vote([("008701.3", 0.9), ("008901.3", 0.9), ("CUM", 0.9)])
+    assert voted is not None and voted[1] < 0.5
+    assert _vote([("kWh", 0.9), ("CUM", 0.8)]) is None

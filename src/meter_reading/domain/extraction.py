@@ -20,7 +20,8 @@ How a reading is chosen:
    ("1600 imp/kWh"), voltages and currents ("230V", "10-60A") and years are
    rejected or penalised.
 5. The best group wins; competing groups of similar score make it "uncertain",
-   and so does a low OCR confidence.
+   and so does a low confidence: the OCR confidence, scaled down when the digits
+   are small in the photo (under a fifth of its height).
 """
 
 from __future__ import annotations
@@ -36,10 +37,14 @@ from meter_reading.domain.blocks import BoundingBox, TextBlock
 ReadingStatus = Literal["ok", "uncertain", "unreadable"]
 
 #: Minimum confidence (0..1) for a reading to be returned as "ok". Chosen on the
-#: benchmark photos so that "ok" readings are wrong on at most ~2% of photos.
-OK_CONFIDENCE = 0.80
+#: benchmark photos (electricity LCDs): "ok" readings were wrong on 1% of them.
+OK_CONFIDENCE = 0.88
 #: A second candidate scoring at least this share of the best one competes with it.
 COMPETING_RATIO = 0.70
+
+#: Digit height (share of the photo height) from which a register counts as photographed
+#: close up; smaller registers get a proportionally lower confidence.
+CLOSE_UP_HEIGHT = 0.2
 
 MIN_DIGITS = 4
 MAX_DIGITS = 8
@@ -66,7 +71,7 @@ class ReadingResult:
 # --------------------------------------------------------------------------- words
 
 # Seven-segment look-alikes, only applied inside groups that are mostly digits.
-_CONFUSIONS: dict[str, str] = {
+SEVEN_SEGMENT_CONFUSIONS: dict[str, str] = {
     "O": "0",
     "o": "0",
     "D": "0",
@@ -89,6 +94,7 @@ _CONFUSIONS: dict[str, str] = {
     "A": "4",
     "T": "7",
 }
+_CONFUSIONS = SEVEN_SEGMENT_CONFUSIONS
 
 _DATE_RE = re.compile(r"\d{1,4}\s*[./-]\s*\d{1,2}\s*[./-]\s*\d{1,4}")
 _RANGE_RE = re.compile(r"\d+\s*[-~]\s*\d+\s*[A-Za-z]")
@@ -99,11 +105,13 @@ _SERIAL_WORDS = re.compile(
     re.IGNORECASE,
 )
 _NOT_REGISTER_SUFFIX = re.compile(
-    r"^(v|vac|a|amp|amps|ma|hz|imp|imp/kwh|imp/kvarh|rev|rev/kwh|%|yr|w|mm|cm|kg|"
-    r"pulse|pulses|c|°c|min|sec|s|h|hr|hrs|x)$",
+    r"^(v|vac|a|amp|amps|ma|hz|imp|imp/kwh|imp/kvarh|rev|rev/kwh|%|yr|mm|cm|kg|"
+    r"pulse|pulses|°c|min|sec|hrs)$",
     re.IGNORECASE,
 )
-_UNIT_SUFFIX = re.compile(r"^(k?w\s*h?|kvah|m3|m)$", re.IGNORECASE)
+_UNIT_SUFFIX = re.compile(r"^(k?w\s*h?|h|kvah|m3|m)$", re.IGNORECASE)
+# Words of displays that are not utility meters (fuel pumps, shop scales, taxi meters).
+_NOT_A_METER = re.compile(r"\b(litres?|liters?|ltrs?|gallons?|price|amount|sale)\b", re.IGNORECASE)
 _UNIT_M3 = re.compile(r"^(m3|m³|m\^3)$", re.IGNORECASE)
 
 
@@ -458,7 +466,10 @@ def _candidates(blocks: Sequence[TextBlock]) -> tuple[list[_Candidate], bool]:
             score *= 1.25
         if _is_year(g.digits, g.decimal_at):
             score *= 0.5
-        cands.append(_Candidate(g.reading, g.digits, score, g.conf, unit))
+        # A register that fills little of the photo is less sure to be the register
+        # (serial numbers and labels are printed small; displays are photographed close).
+        conf = g.conf * min(1.0, g.box.height / CLOSE_UP_HEIGHT)
+        cands.append(_Candidate(g.reading, g.digits, score, conf, unit))
     cands.sort(key=lambda c: -c.score)
     return cands, True
 
@@ -496,6 +507,9 @@ def extract_reading(blocks: Sequence[TextBlock]) -> ReadingResult:
     # Confidence: OCR confidence of the winner, discounted when a rival comes close.
     margin = 1.0 if ratio < 0.5 else max(0.0, 1.0 - (ratio - 0.5))
     confidence = round(max(0.0, min(1.0, best.conf * margin)), 4)
+    if any(_NOT_A_METER.search(b.text) for b in blocks):
+        # A reading of something else (a fuel pump's litres): never confident.
+        return ReadingResult("uncertain", best.reading, unit, confidence, "not_a_meter")
     if ratio >= COMPETING_RATIO:
         return ReadingResult("uncertain", best.reading, unit, confidence, "several_candidates")
     if confidence < OK_CONFIDENCE:

@@ -27,6 +27,7 @@ _UNREADABLE_REASONS = {
     "too_dark": "The photo is too dark to read the display.",
     "blurred": "The photo is too blurred to read the display.",
     "unsupported_media": "We could not open that file as a photo.",
+    "not_a_meter": "That does not look like an electricity or water meter.",
 }
 
 

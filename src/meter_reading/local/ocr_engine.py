@@ -9,6 +9,7 @@ and in AWS.
 from __future__ import annotations
 
 import io
+import re
 import threading
 import uuid
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from typing import Any
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+from meter_reading.domain.extraction import SEVEN_SEGMENT_CONFUSIONS
 
 Image = NDArray[np.uint8]
 Quad = list[tuple[float, float]]
@@ -124,31 +127,7 @@ def textract_blocks(
 
 
 # Seven-segment look-alikes folded into digits when a display read is mostly digits.
-_CONFUSIONS = str.maketrans(
-    {
-        "O": "0",
-        "o": "0",
-        "D": "0",
-        "Q": "0",
-        "U": "0",
-        "B": "8",
-        "S": "5",
-        "s": "5",
-        "Z": "2",
-        "z": "2",
-        "l": "1",
-        "I": "1",
-        "i": "1",
-        "|": "1",
-        "!": "1",
-        "G": "6",
-        "b": "6",
-        "g": "9",
-        "q": "9",
-        "A": "4",
-        "T": "7",
-    }
-)
+_CONFUSIONS = str.maketrans(SEVEN_SEGMENT_CONFUSIONS)
 
 #: How far (in box heights) the display box is widened to the left and to the right for
 #: the extra reads: the detector often cuts off a leading digit or the small decimal digit.
@@ -200,6 +179,38 @@ def _crop(img: Image, quad: Quad) -> Image:
     return np.asarray(out, dtype=np.uint8)
 
 
+def _equalise(img: Image) -> Image:
+    """Grey image with local contrast equalised (CLAHE on the lightness channel)."""
+    lightness = cv2.cvtColor(img, cv2.COLOR_BGR2LAB)[:, :, 0]
+    equalised = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(lightness)
+    return np.asarray(cv2.cvtColor(equalised, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
+
+
+def _bounds(quad: Quad) -> tuple[float, float, float, float]:
+    xs = [x for x, _ in quad]
+    ys = [y for _, y in quad]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _overlap(a: Quad, b: Quad) -> float:
+    """Intersection of the two boxes over the smaller one (axis-aligned bounds)."""
+    ax0, ay0, ax1, ay1 = _bounds(a)
+    bx0, by0, bx1, by1 = _bounds(b)
+    iw = max(0.0, min(ax1, bx1) - max(ax0, bx0))
+    ih = max(0.0, min(ay1, by1) - max(ay0, by0))
+    smaller = min((ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0))
+    return iw * ih / max(smaller, 1e-6)
+
+
+def _overlap_share(quad: Quad, other: Quad) -> float:
+    """Share of ``quad``'s bounds inside ``other``'s bounds."""
+    ax0, ay0, ax1, ay1 = _bounds(quad)
+    bx0, by0, bx1, by1 = _bounds(other)
+    iw = max(0.0, min(ax1, bx1) - max(ax0, bx0))
+    ih = max(0.0, min(ay1, by1) - max(ay0, by0))
+    return iw * ih / max((ax1 - ax0) * (ay1 - ay0), 1e-6)
+
+
 def _digitish(text: str) -> bool:
     """A detector line that may be the display: mostly real digits, not a date/fraction."""
     if "/" in text or ":" in text:
@@ -209,81 +220,124 @@ def _digitish(text: str) -> bool:
     return digits >= 3 and digits >= 0.6 * alnum
 
 
+def _register_like(text: str) -> bool:
+    """A line that reads as a plausible register: 4 to 8 digits, mostly digits."""
+    n = _normalise_display(text)
+    return n is not None and 4 <= sum(c.isdigit() for c in n[0]) <= 8
+
+
 def _normalise_display(text: str) -> tuple[str, bool] | None:
     """Digits of a display read, with at most one decimal point.
 
     Returns (reading, incomplete): ``incomplete`` when the read ends with a decimal
-    point whose digit was not read. None when the read is not mostly digits.
+    point whose digit was not read (and has no other decimal point). None when the
+    read is not mostly digits.
     """
-    t = "".join(text.split())
+    tokens = text.split()
+    while tokens and not any(c.isdigit() for c in tokens[-1]):
+        tokens.pop()  # a unit or label after the digits ("03662.0 kWh"), not a digit
+    for k, token in enumerate(tokens[:-1]):
+        if re.search(r"[.,]\d", token):
+            del tokens[k + 1 :]  # the decimal digit ends a register; the rest is a label
+            break
+    t = "".join(tokens)
     mapped = t.translate(_CONFUSIONS)
     digits = sum(c.isdigit() for c in mapped)
     if digits < 3 or digits < 0.7 * sum(c.isalnum() for c in t):
         return None
     # Keep digits and decimal points; drop unit letters glued at the end ("208.1W").
-    kept = "".join(c for c in mapped if c.isdigit() or c in ".,").replace(",", ".")
-    kept = kept.strip(".") if kept.startswith(".") else kept
-    incomplete = kept.endswith(".")
+    kept = "".join(c for c in mapped if c.isdigit() or c in ".,").replace(",", ".").lstrip(".")
+    trailing = kept.endswith(".")
     kept = kept.rstrip(".")
     if "." in kept:
         head, _, tail = kept.rpartition(".")
         kept = head.replace(".", "") + "." + tail
-    if sum(c.isdigit() for c in kept) < 3:
+    n_digits = sum(c.isdigit() for c in kept)
+    if n_digits < 3:
         return None
-    return kept, incomplete
+    if n_digits >= 7 and kept[0] != "0" and kept[1:3] == "00":
+        # Registers pad with leading zeros: a non-zero digit before the padding is an
+        # icon or label at the edge of the display read as a digit ("8005243.4").
+        kept = kept[1:]
+    return kept, trailing and "." not in kept
 
 
 def _vote(reads: list[tuple[str, float]]) -> tuple[str, float, int] | None:
     """Combine several reads of the same display into (reading, confidence, index).
 
-    Reads ending with a bare decimal point count for the read that completes them.
-    The confidence is the winner's share of the total weight times its mean score.
+    Reads vote for their digits (decimal point and leading zeros aside); a read ending with a bare
+    decimal point counts for a read that completes it with one more digit. The
+    decimal point of the winner is placed where most of its reads put it. The
+    confidence is the winner's share of the weight of all digit reads times its
+    mean recognition score. ``index`` is the first read that gave the winner.
     """
-    normal: list[tuple[str, bool, float, int]] = []
+    normal: list[tuple[str, str, bool, float, int]] = []
     for i, (text, score) in enumerate(reads):
         n = _normalise_display(text)
         if n is not None:
-            normal.append((n[0], n[1], score, i))
+            normal.append((n[0].replace(".", "").lstrip("0") or "0", n[0], n[1], score, i))
     if not normal:
         return None
-    weights: dict[str, float] = {}
-    counts: dict[str, int] = {}
+    keys = {key for key, _, inc, _, _ in normal if not inc}
+    weight: dict[str, float] = {}
+    count: dict[str, int] = {}
     first: dict[str, int] = {}
-    for reading, incomplete, score, i in normal:
-        key = reading
+    decimals: dict[str, dict[str, float]] = {}
+    for key, reading, incomplete, score, i in normal:
+        target, shown = key, reading
         if incomplete:
-            completions = [r for r, _, _, _ in normal if r.startswith(reading + ".")]
+            completions = sorted(k for k in keys if len(k) == len(key) + 1 and k.startswith(key))
             if completions:
-                key = max(set(completions), key=completions.count)
-        weights[key] = weights.get(key, 0.0) + score
-        counts[key] = counts.get(key, 0) + 1
-        first.setdefault(key, i)
-    total = sum(score for _, _, score, _ in normal) + 0.5 * (len(reads) - len(normal))
-    best = max(weights, key=lambda k: (weights[k], len(k)))
-    confidence = weights[best] / max(total, 1e-6) * (weights[best] / counts[best])
-    if any(r == best and inc for r, inc, _, _ in normal) and not any(
-        r.startswith(best + ".") for r, _, _, _ in normal
-    ):
+                target = max(completions, key=lambda k: sum(n[0] == k for n in normal))
+                shown = reading + "." + target[-1]
+        weight[target] = weight.get(target, 0.0) + score
+        count[target] = count.get(target, 0) + 1
+        first.setdefault(target, i)
+        decimals.setdefault(target, {})
+        decimals[target][shown] = decimals[target].get(shown, 0.0) + score
+    total = sum(n[3] for n in normal)
+    best = max(weight, key=lambda k: (weight[k], len(k)))
+    # The same value may be shown with a different number of leading zeros or with
+    # the decimal point in different places: the most supported form wins.
+    forms = decimals[best]
+
+    def places(r: str) -> int:
+        return len(r.partition(".")[2])
+
+    by_places: dict[int, float] = {}
+    for form, w in forms.items():
+        by_places[places(form)] = by_places.get(places(form), 0.0) + w
+    decimal_places = max(by_places, key=lambda p: (by_places[p], p))
+    reading = max(
+        (f for f in forms if places(f) == decimal_places), key=lambda r: (forms[r], len(r))
+    )
+    confidence = weight[best] / max(total, 1e-6) * (weight[best] / count[best])
+    if best not in keys:
         confidence *= 0.75  # a decimal point was seen but its digit never read
-    return best, confidence, first[best]
+    return reading, confidence, first[best]
 
 
 class OfflineTextDetector:
     """Textract DetectDocumentText look-alike. Load once, reuse; one call at a time.
 
-    On top of plain detection + recognition it takes a closer look at the display:
-    the largest digit lines are read again on crops widened along their orientation
-    (to catch a cut-off leading digit or the small decimal digit) and the reads are
-    combined by voting. When no display is found, it retries at a coarser detection
-    scale and upside down.
+    Detection runs on the photo scaled to ``det_side`` pixels and again on a
+    contrast-equalised grey copy at ``second_side`` (low-contrast LCDs with large thin
+    seven-segment digits are often found only there); recognition always reads the
+    full-size photo. The largest digit lines are then read again on crops widened
+    along their orientation (to catch a cut-off leading digit or the small decimal
+    digit) and all reads of the display are combined by voting; the display LINE
+    carries the voted reading and its agreement as confidence. When no register-like
+    line is found, detection is retried on the photo turned upside down.
+    ``refine=False`` gives plain PP-OCRv4 detection + recognition.
     """
 
-    def __init__(self, det_side: int = 960, refine: bool = True) -> None:
+    def __init__(self, det_side: int = 960, second_side: int = 640, refine: bool = True) -> None:
         from rapidocr_onnxruntime import RapidOCR
 
         self._lock = threading.Lock()
         self._ocr = RapidOCR(det_limit_type="max", det_limit_side_len=det_side)
         self._det_side = det_side
+        self._second_side = second_side
         self._refine = refine
 
     def detect(self, image_bytes: bytes) -> list[dict[str, Any]]:
@@ -295,8 +349,8 @@ class OfflineTextDetector:
 
     # -- passes -------------------------------------------------------------------
 
-    def _pass(self, img: Image, side: int) -> list[_Line]:
-        """Detect at ``side`` pixels (longest side), recognise on the full-size image."""
+    def _detect(self, img: Image, side: int) -> list[Quad]:
+        """Text boxes found at ``side`` pixels (longest side), in full-size coordinates."""
         h, w = img.shape[:2]
         scale = min(1.0, side / max(h, w))
         small = (
@@ -309,12 +363,20 @@ class OfflineTextDetector:
             return []
         quads = [[(float(x) / scale, float(y) / scale) for x, y in box] for box in boxes]
         quads.sort(key=lambda q: (round(q[0][1] / 10), q[0][0]))
+        return quads
+
+    def _recognise(self, img: Image, quads: list[Quad]) -> list[tuple[str, float]]:
+        if not quads:
+            return []
         crops = [_crop(img, q) for q in quads]
         crops = [np.rot90(c).copy() if c.shape[0] >= 1.5 * c.shape[1] else c for c in crops]
         recs, _ = self._ocr.text_rec(crops)
+        return [(str(r[0]), float(r[1])) for r in recs]
+
+    def _pass(self, img: Image, side: int) -> list[_Line]:
+        quads = self._detect(img, side)
         lines = []
-        for quad, rec in zip(quads, recs, strict=True):
-            text, score = str(rec[0]), float(rec[1])
+        for quad, (text, score) in zip(quads, self._recognise(img, quads), strict=True):
             if text.strip() and score >= 0.5:
                 lines.append(_Line(text, score, quad))
         return lines
@@ -323,37 +385,64 @@ class OfflineTextDetector:
         lines = self._pass(img, self._det_side)
         if not self._refine:
             return lines
-        if not any(_digitish(ln.text) for ln in lines):
-            coarse = self._pass(img, int(self._det_side * 2 / 3))
-            if any(_digitish(ln.text) for ln in coarse):
-                lines = coarse
-            else:
-                h, w = img.shape[:2]
-                flipped = self._pass(np.ascontiguousarray(img[::-1, ::-1]), self._det_side)
-                if any(_digitish(ln.text) for ln in flipped):
-                    for ln in flipped:
-                        ln.quad = [(w - x, h - y) for x, y in ln.quad]
-                        ln.quad = ln.quad[2:] + ln.quad[:2]
-                    lines = flipped
-        return self._refine_display(img, lines)
+        # Second look: contrast-equalised grey image at a coarser scale. It finds
+        # low-contrast LCDs with large thin seven-segment digits that the first misses.
+        second = self._pass(_equalise(img), self._second_side)
+        lines += [ln for ln in second if not any(_overlap(ln.quad, o.quad) > 0.5 for o in lines)]
+        lines = self._refine_display(img, lines, second)
+        if any(_register_like(ln.text) for ln in lines):
+            return lines
+        # The detector sometimes finds the display only in the photo turned upside down
+        # (and upside-down photos need it); its boxes are mapped back to the photo.
+        h, w = img.shape[:2]
+        flipped = self._pass(np.ascontiguousarray(img[::-1, ::-1]), self._det_side)
+        if not any(_digitish(ln.text) for ln in flipped):
+            return lines
+        for ln in flipped:
+            quad = [(w - x, h - y) for x, y in ln.quad]
+            ln.quad = quad[2:] + quad[:2]
+        flipped = self._refine_display(img, flipped, [])
+        return flipped if any(_register_like(ln.text) for ln in flipped) else lines
 
-    def _refine_display(self, img: Image, lines: list[_Line]) -> list[_Line]:
+    def _refine_display(self, img: Image, lines: list[_Line], others: list[_Line]) -> list[_Line]:
+        """Re-read the largest digit lines on widened crops and vote.
+
+        ``others`` are lines of another detection pass; those covering the same
+        display as the largest line add their reads and boxes to its vote.
+        """
         cands = sorted((ln for ln in lines if _digitish(ln.text)), key=lambda ln: -_height(ln.quad))
         if not cands:
             return lines
         tallest = _height(cands[0].quad)
-        for line in [c for c in cands[:2] if _height(c.quad) >= 0.6 * tallest]:
-            quads = [_extend(line.quad, a, c, 0.1) for a, c in _DISPLAY_EXTENSIONS]
-            recs, _ = self._ocr.text_rec([_crop(img, q) for q in quads])
-            reads = [(line.text, line.score)] + [(str(r[0]), float(r[1])) for r in recs]
-            voted = _vote(reads)
+        for rank, line in enumerate(c for c in cands[:2] if _height(c.quad) >= 0.6 * tallest):
+            if not any(line is o for o in lines):
+                continue  # part of the display already voted on
+            members = [line]
+            if rank == 0:
+                members += [
+                    o for o in others if o is not line and _overlap(o.quad, line.quad) > 0.5
+                ]
+            quads = [_extend(m.quad, a, c, 0.1) for m in members for a, c in _DISPLAY_EXTENSIONS]
+            own = [(m.text, m.score) for m in members]
+            voted = _vote(own + self._recognise(img, quads))
             if voted is None:
                 continue
             reading, confidence, index = voted
             line.text = reading
             line.score = confidence
-            if index > 0:
-                line.quad = _extend(line.quad, *_DISPLAY_EXTENSIONS[index - 1], 0.0)
+            widest = _extend(line.quad, 0.5, 1.5, 0.1)
+            n_ext = len(_DISPLAY_EXTENSIONS)
+            if len(own) <= index < len(own) + n_ext:
+                line.quad = _extend(line.quad, *_DISPLAY_EXTENSIONS[index - len(own)], 0.0)
+            # Pieces of the same display found separately by the other pass (a cut-off
+            # "13") are now part of the voted read: drop them so they are not joined twice.
+            lines = [
+                o
+                for o in lines
+                if o is line
+                or not any(c.isdigit() for c in o.text)
+                or _overlap_share(o.quad, widest) < 0.5
+            ]
         return lines
 
 

@@ -103,6 +103,11 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
         return ImageFont.load_default()
 
 
+def _noise(rng: random.Random, width: int, height: int) -> Image.Image:
+    """Sensor-like grain, seeded so that a given reading always renders the same photo."""
+    return Image.frombytes("L", (width, height), rng.randbytes(width * height)).convert("RGB")
+
+
 def _to_jpeg(img: Image.Image, quality: int = 88) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="JPEG", quality=quality)
@@ -134,11 +139,9 @@ def render_meter_photo(reading: str = "03662.0") -> bytes:
     digit_h = 130.0
     digit_w = min(70.0, (lx1 - lx0 - 190) / (n * 1.3))
     x = lx0 + 40
-    y = ly0 + (ly1 - ly0 - digit_h) / 2 - 10
-    end = _draw_seven_segment(
-        draw, reading, x, y, digit_w, digit_h, (28, 34, 30), ghost=(162, 180, 154)
-    )
-    draw.text((end + 10, y + digit_h - 44), "kWh", fill=(28, 34, 30), font=_font(44))
+    y = ly0 + (ly1 - ly0 - digit_h) / 2 - 24
+    end = _draw_seven_segment(draw, reading, x, y, digit_w, digit_h, (28, 34, 30))
+    draw.text((end - 110, y + digit_h + 12), "kWh", fill=(28, 34, 30), font=_font(40))
 
     # Other text on the face that is not the register.
     draw.text((140, 440), "No. 12345678", fill=(30, 30, 30), font=_font(30))
@@ -148,8 +151,7 @@ def render_meter_photo(reading: str = "03662.0") -> bytes:
 
     # A little blur and noise, like a phone photo.
     img = img.filter(ImageFilter.GaussianBlur(0.8))
-    noise = Image.effect_noise((width, height), 12).convert("RGB")
-    img = Image.blend(img, noise, 0.06)
+    img = Image.blend(img, _noise(rng, width, height), 0.03)
     img = img.rotate(
         rng.uniform(-1.5, 1.5), resample=Image.Resampling.BICUBIC, fillcolor=(214, 216, 210)
     )
@@ -159,7 +161,7 @@ def render_meter_photo(reading: str = "03662.0") -> bytes:
 def render_blank_photo() -> bytes:
     """A dark, noisy JPEG with no display and no text on it."""
     width, height = 1000, 700
-    noise = Image.effect_noise((width, height), 40).convert("RGB")
     dark = Image.new("RGB", (width, height), (18, 20, 22))
-    img = Image.blend(dark, noise, 0.15).filter(ImageFilter.GaussianBlur(2.0))
+    noise = _noise(random.Random("blank"), width, height)
+    img = Image.blend(dark, noise, 0.08).filter(ImageFilter.GaussianBlur(2.0))
     return _to_jpeg(img)
