@@ -12,6 +12,7 @@ import numpy.typing as npt
 import pytest
 
 from meter_reading.local.display_reader import DEFAULT_MODEL, DisplayDigitReader
+from meter_reading.local.sample_photo import SEGMENTS_LIT
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CROPS = PROJECT_ROOT.parent / "shared" / "display-crops"
@@ -22,19 +23,6 @@ HOLDOUT = 0.15
 # the right digits (0.750); the floors leave a little room below those.
 HELD_OUT_EXACT_FLOOR = 0.60
 HELD_OUT_DIGITS_FLOOR = 0.70
-
-_SEGMENTS = {
-    "0": "abcdef",
-    "1": "bc",
-    "2": "abged",
-    "3": "abgcd",
-    "4": "fgbc",
-    "5": "afgcd",
-    "6": "afgedc",
-    "7": "abc",
-    "8": "abcdefg",
-    "9": "abcdfg",
-}
 
 
 def _draw_display(text: str) -> npt.NDArray[np.uint8]:
@@ -60,7 +48,7 @@ def _draw_display(text: str) -> npt.NDArray[np.uint8]:
             "e": ((x0, ym + 1), (x0 + t - 1, y1 - 1)),
             "c": ((x1 - t + 1, ym + 1), (x1, y1 - 1)),
         }
-        for seg in _SEGMENTS[ch]:
+        for seg in SEGMENTS_LIT[ch]:
             p0, p1 = rects[seg]
             cv2.rectangle(img, p0, p1, ink, -1)
         x += digit_w + gap

@@ -35,6 +35,7 @@ from meter_reading.local.display_reader import (
     decode,
     preprocess,
 )
+from meter_reading.local.sample_photo import SEGMENTS_LIT
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "display-crops"
@@ -57,19 +58,6 @@ def load_labels(data: Path) -> list[tuple[str, str]]:
 
 
 # --- synthetic seven-segment renderings -------------------------------------
-
-_SEGMENTS = {  # a b c d e f g
-    "0": "abcdef",
-    "1": "bc",
-    "2": "abged",
-    "3": "abgcd",
-    "4": "fgbc",
-    "5": "afgcd",
-    "6": "afgedc",
-    "7": "abc",
-    "8": "abcdefg",
-    "9": "abcdfg",
-}
 
 
 def _segment_polys(x: float, y: float, w: float, h: float, t: float) -> dict[str, np.ndarray]:
@@ -149,7 +137,7 @@ def synth(rng: random.Random) -> tuple[np.ndarray, str]:
         for seg, poly in polys.items():
             p = poly.copy()
             p[:, 0] += (sy + sh - p[:, 1]) * slant
-            lit = seg in _SEGMENTS[d]
+            lit = seg in SEGMENTS_LIT[d]
             if not lit and ghost is None:
                 continue
             colour = fg if lit else ghost

@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 # Segments lit for each digit: a (top), b (top right), c (bottom right), d (bottom),
 # e (bottom left), f (top left), g (middle).
-_SEGMENTS: dict[str, str] = {
+SEGMENTS_LIT: dict[str, str] = {
     "0": "abcdef",
     "1": "bc",
     "2": "abged",
@@ -86,7 +86,7 @@ def _draw_seven_segment(
             x += pitch * 0.3
             continue
         polys = _segment_polygons(x, y, digit_w, digit_h, t)
-        lit = _SEGMENTS.get(ch, "")
+        lit = SEGMENTS_LIT.get(ch, "")
         for name, poly in polys.items():
             if name in lit:
                 draw.polygon(poly, fill=colour)
