@@ -180,6 +180,12 @@ def _crop(img: Image, quad: Quad) -> Image:
     return np.asarray(out, dtype=np.uint8)
 
 
+def _upright_crops(img: Image, quads: list[Quad]) -> list[Image]:
+    """Crops of the quads, with vertical text turned to read left to right."""
+    crops = [_crop(img, q) for q in quads]
+    return [np.rot90(c).copy() if c.shape[0] >= 1.5 * c.shape[1] else c for c in crops]
+
+
 def _equalise(img: Image) -> Image:
     """Grey image with local contrast equalised (CLAHE on the lightness channel)."""
     lightness = cv2.cvtColor(img, cv2.COLOR_BGR2LAB)[:, :, 0]
@@ -371,18 +377,17 @@ class OfflineTextDetector:
         quads.sort(key=lambda q: (round(q[0][1] / 10), q[0][0]))
         return quads
 
-    def _recognise(self, img: Image, quads: list[Quad]) -> list[tuple[str, float]]:
-        if not quads:
+    def _recognise(self, crops: list[Image]) -> list[tuple[str, float]]:
+        if not crops:
             return []
-        crops = [_crop(img, q) for q in quads]
-        crops = [np.rot90(c).copy() if c.shape[0] >= 1.5 * c.shape[1] else c for c in crops]
         recs, _ = self._ocr.text_rec(crops)
         return [(str(r[0]), float(r[1])) for r in recs]
 
     def _pass(self, img: Image, side: int) -> list[_Line]:
         quads = self._detect(img, side)
         lines = []
-        for quad, (text, score) in zip(quads, self._recognise(img, quads), strict=True):
+        reads = self._recognise(_upright_crops(img, quads))
+        for quad, (text, score) in zip(quads, reads, strict=True):
             if text.strip() and score >= 0.5:
                 lines.append(_Line(text, score, quad))
         return lines
@@ -411,7 +416,7 @@ class OfflineTextDetector:
         return flipped if any(_register_like(ln.text) for ln in flipped) else lines
 
     def _dedicated_reads(
-        self, img: Image, quads: list[Quad], generic: list[tuple[str, float]]
+        self, crops: list[Image], generic: list[tuple[str, float]]
     ) -> list[tuple[str, float]]:
         """Reads of the seven-segment recognizer that confirm a value the generic one saw.
 
@@ -419,10 +424,8 @@ class OfflineTextDetector:
         vote; as a second opinion it settles 9/4, 7/9 and a dropped thin 1. Appended
         last, so the winner's index still points at a widened crop.
         """
-        if self._digits is None or not quads:
+        if self._digits is None or not crops:
             return []
-        crops = [_crop(img, q) for q in quads]
-        crops = [np.rot90(c).copy() if c.shape[0] >= 1.5 * c.shape[1] else c for c in crops]
         seen = {_value_key(text) for text, _ in generic if any(ch.isdigit() for ch in text)}
         return [(t, s) for t, s in self._digits.read(crops) if t and _value_key(t) in seen]
 
@@ -446,8 +449,9 @@ class OfflineTextDetector:
                 ]
             quads = [_extend(m.quad, a, c, 0.1) for m in members for a, c in _DISPLAY_EXTENSIONS]
             own = [(m.text, m.score) for m in members]
-            widened = self._recognise(img, quads)
-            voted = _vote(own + widened + self._dedicated_reads(img, quads, own + widened))
+            crops = _upright_crops(img, quads)
+            widened = self._recognise(crops)
+            voted = _vote(own + widened + self._dedicated_reads(crops, own + widened))
             if voted is None:
                 continue
             reading, confidence, index = voted
