@@ -33,7 +33,32 @@ def test_the_billing_message_is_versioned_json_with_decimals_as_strings() -> Non
         "s3_key": "photos/MM123.jpg",
         "photo_time": "2026-11-26T10:00:00Z",
         "confirmed_time": "2026-11-26T10:01:00+00:00",
+        "source": "ocr",
     }
+
+
+def test_billing_gets_the_households_typed_value_with_its_source_and_unit() -> None:
+    record = {
+        **RECORD,
+        "reading": Decimal("2050.9"),
+        "reading_text": "2050.9",
+        "ocr_reading": Decimal("20509"),
+        "source": "household",
+        "unit": "m³",
+    }
+    body = json.loads(from_record(record).to_json())
+    assert (body["reading"], body["source"], body["unit"]) == ("2050.9", "household", "m³")
+
+
+def test_a_v1_message_without_source_came_from_ocr() -> None:
+    body = json.loads(from_record(RECORD).to_json())
+    del body["source"]
+    assert ConfirmedReading.from_json(json.dumps(body)).source == "ocr"
+
+
+def test_an_unknown_source_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown reading source"):
+        from_record({**RECORD, "source": "guess"})
 
 
 def test_the_message_round_trips() -> None:

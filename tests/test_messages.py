@@ -47,3 +47,15 @@ def test_compose_knows_every_kind_the_state_machine_sends() -> None:
 def test_compose_refuses_an_unknown_kind() -> None:
     with pytest.raises(ValueError, match="unknown message kind"):
         messages.compose("promotion")
+
+
+def test_an_implausible_reading_says_what_looks_wrong_and_asks_yes_or_the_number() -> None:
+    problem = "that would be 18,460 kWh since 3 November — please check the decimal point"
+    text = messages.confirmation_prompt("20509", "kWh", "https://x", certain=True, problem=problem)
+    assert text.startswith(f"We read *20509 kWh* on your meter, but {problem}.")
+    assert "Reply YES" in text and "type the number" in text
+
+
+def test_water_is_shown_in_cubic_metres() -> None:
+    assert "*512.37 m³*" in messages.confirmation_prompt("512.37", "m³", "https://x", True)
+    assert "512.37 m³" in messages.reading_confirmed("512.37", "m³")

@@ -1,6 +1,8 @@
 """The message the billing service receives for every confirmed reading.
 
 Versioned: the C# consumer dispatches on ``schema``; a breaking change gets a new version.
+``source`` (who gave the value: ``ocr`` or ``household``) was added within v1: a new field
+is not a breaking change, and a v1 message without it comes from OCR.
 """
 
 from __future__ import annotations
@@ -14,18 +16,24 @@ from typing import Any
 SCHEMA = "meter-reading.confirmed/v1"
 ROUTING_KEY = "meter.reading.confirmed"
 CONTENT_TYPE = "application/json"
+SOURCES = frozenset({"ocr", "household"})
 
 
 @dataclass(frozen=True)
 class ConfirmedReading:
     reading_id: str
     sender: str
-    reading: Decimal
-    unit: str
-    confidence: Decimal
+    reading: Decimal  # the value to bill: the household's when it typed one
+    unit: str  # kWh for electricity, m³ for water and gas
+    confidence: Decimal  # OCR's confidence in what it read
     s3_key: str
     photo_time: str  # ISO 8601, UTC
     confirmed_time: str  # ISO 8601, UTC
+    source: str = "ocr"  # "ocr" (confirmed by YES) or "household" (typed by the household)
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown reading source {self.source!r}")
 
     def to_json(self) -> str:
         body = {"schema": SCHEMA, **asdict(self)}
@@ -48,6 +56,7 @@ class ConfirmedReading:
             s3_key=body["s3_key"],
             photo_time=body["photo_time"],
             confirmed_time=body["confirmed_time"],
+            source=body.get("source", "ocr"),
         )
 
 
@@ -64,4 +73,5 @@ def from_record(record: Mapping[str, Any]) -> ConfirmedReading:
         s3_key=str(record["s3_key"]),
         photo_time=str(record["photo_time"]),
         confirmed_time=str(record["confirmed_at"]),
+        source=str(record.get("source", "ocr")),
     )

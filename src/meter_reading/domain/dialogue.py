@@ -1,15 +1,29 @@
-"""What an incoming WhatsApp message means: a meter photo, a YES/NO answer, or neither."""
+"""What an incoming WhatsApp message means: a meter photo, an answer, a command, or none of these.
+
+An answer is YES, NO, or the reading the household sees typed as a number ("2050.9",
+"NO 2050.9", "it is 2050,9"): a correction that confirms the household's own value.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 
 class Decision(StrEnum):
     YES = "YES"
     NO = "NO"
+    CORRECTED = "CORRECTED"  # the household typed the reading it sees
+    # Not typed by anyone: the household sent a newer photo, which replaces this question.
+    SUPERSEDED = "SUPERSEDED"
+
+
+class Command(StrEnum):
+    HELP = "HELP"
+    STATUS = "STATUS"
+    HISTORY = "HISTORY"
 
 
 # South African users answer in more than English: Afrikaans (ja/nee), isiZulu and
@@ -20,19 +34,68 @@ _YES_WORDS = frozenset(
 _NO_WORDS = frozenset(
     {"no", "n", "nope", "wrong", "incorrect", "nee", "cha", "hayi", "tjhe", "nnyaa"}
 )
+# Words that may stand around a typed reading without changing what it means.
+_CORRECTION_WORDS = _NO_WORDS | frozenset(
+    {
+        "it", "its", "it's", "is", "s", "the", "my", "reading", "meter", "shows", "says",
+        "should", "be", "actually", "not", "correct", "right", "number", "real", "value",
+        "i", "see", "read", "kwh", "m", "units", "please", "sorry", "wait",
+    }
+)  # fmt: skip
+_COMMAND_WORDS = {
+    "help": Command.HELP,
+    "menu": Command.HELP,
+    "status": Command.STATUS,
+    "history": Command.HISTORY,
+}
 _NON_LETTERS = re.compile(r"[^a-z]+")
+_WORDS = re.compile(r"[a-z']+")
+# One number: digits with at most one decimal separator (point or comma), or with thousands
+# commas and a decimal point ("2,050.9"). The unit's superscript is not part of it.
+_NUMBER = re.compile(r"(?<![\d.,])(\d{1,3}(?:,\d{3})+\.\d+|\d+(?:[.,]\d+)?)(?![\d.,]*\d)")
+MAX_READING_DIGITS = 10
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in _NON_LETTERS.split(text.strip().lower()) if w]
 
 
 def parse_decision(text: str) -> Decision | None:
     """YES or NO from a short reply ("Yes!", " no. ", "JA"), None for anything else."""
-    words = [w for w in _NON_LETTERS.split(text.strip().lower()) if w]
-    if len(words) != 1:
+    words = _words(text)
+    if len(words) != 1 or any(ch.isdigit() for ch in text):
         return None
     if words[0] in _YES_WORDS:
         return Decision.YES
     if words[0] in _NO_WORDS:
         return Decision.NO
     return None
+
+
+def parse_reading(text: str) -> str | None:
+    """The reading in a typed correction, with a point as decimal separator, or None.
+
+    "2050.9", "NO 2050.9", "it is 2050,9", "2,050.9 kWh" -> "2050.9". A text with more
+    than one number, or with words that are not about the reading, is no correction.
+    """
+    cleaned = text.strip().lower().replace("m³", " m ").replace("m3", " m ")
+    numbers = _NUMBER.findall(cleaned)
+    if len(numbers) != 1:
+        return None
+    rest = _NUMBER.sub(" ", cleaned)
+    if any(ch.isdigit() for ch in rest):
+        return None
+    if any(word.strip("'") not in _CORRECTION_WORDS for word in _WORDS.findall(rest)):
+        return None
+    raw: str = numbers[0]
+    value = raw.replace(",", "") if "." in raw else raw.replace(",", ".")
+    if sum(ch.isdigit() for ch in value) > MAX_READING_DIGITS:
+        return None
+    try:
+        Decimal(value)
+    except InvalidOperation:
+        return None
+    return value
 
 
 @dataclass(frozen=True)
@@ -44,6 +107,12 @@ class PhotoMessage:
 @dataclass(frozen=True)
 class ReplyMessage:
     decision: Decision
+    reading: str | None = None  # the household's value, for CORRECTED
+
+
+@dataclass(frozen=True)
+class CommandMessage:
+    command: Command
 
 
 @dataclass(frozen=True)
@@ -51,7 +120,7 @@ class OtherMessage:
     text: str
 
 
-IncomingMessage = PhotoMessage | ReplyMessage | OtherMessage
+IncomingMessage = PhotoMessage | ReplyMessage | CommandMessage | OtherMessage
 
 _SUPPORTED_IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
 
@@ -68,4 +137,10 @@ def classify_message(form: dict[str, str]) -> IncomingMessage:
     decision = parse_decision(body)
     if decision is not None:
         return ReplyMessage(decision=decision)
+    reading = parse_reading(body)
+    if reading is not None:
+        return ReplyMessage(decision=Decision.CORRECTED, reading=reading)
+    words = _words(body)
+    if len(words) == 1 and words[0] in _COMMAND_WORDS:
+        return CommandMessage(_COMMAND_WORDS[words[0]])
     return OtherMessage(text=body)

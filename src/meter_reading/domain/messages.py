@@ -5,13 +5,20 @@ from __future__ import annotations
 PHOTO_RECEIVED = "Thanks, we got your meter photo. We're reading it now and will reply in a moment."
 
 HELP = (
-    "Hi! To submit your electricity meter reading, send us a clear photo of the meter's display. "
-    "When we ask you to check a reading, reply YES if it is right or NO if it is not."
+    "Hi! To submit your meter reading, send us a clear photo of the meter's display. "
+    "When we ask you to check a reading, reply YES if it is right, or type the number your "
+    "meter shows (for example 2050.9). Reply NO to send a new photo instead.\n"
+    "STATUS: what we are waiting for. HISTORY: your last five confirmed readings."
 )
 
 NOTHING_PENDING = (
     "We have no reading waiting for your answer. "
     "To submit a reading, send us a clear photo of your meter's display."
+)
+
+STILL_READING = (
+    "We're still reading your latest photo, so we have not used that answer. "
+    "We will send you the reading in a moment; please answer that message."
 )
 
 PHOTO_TIPS = (
@@ -35,9 +42,18 @@ def format_reading(reading: str, unit: str) -> str:
     return f"{reading} {unit}".strip()
 
 
-def confirmation_prompt(reading: str, unit: str, photo_link: str, certain: bool) -> str:
+def confirmation_prompt(
+    reading: str, unit: str, photo_link: str, certain: bool, problem: str | None = None
+) -> str:
+    """The question: the reading as the display prints it, in the meter's unit.
+
+    `problem` says what looks wrong against the household's history; such a reading is
+    never offered as certain.
+    """
     shown = format_reading(reading, unit)
-    if certain:
+    if problem:
+        question = f"We read *{shown}* on your meter, but {problem}."
+    elif certain:
         question = f"We read *{shown}* on your meter."
     else:
         question = (
@@ -46,7 +62,8 @@ def confirmation_prompt(reading: str, unit: str, photo_link: str, certain: bool)
         )
     return (
         f"{question}\nYour photo: {photo_link}\n"
-        "Is this reading right? Reply YES to submit it or NO to send a new photo."
+        "Is this reading right? Reply YES to submit it, or type the number your meter shows. "
+        "Reply NO to send a new photo."
     )
 
 
@@ -87,12 +104,44 @@ def processing_failed() -> str:
     )
 
 
+def status_nothing_waiting(last_confirmed: str | None) -> str:
+    last = f" Your last confirmed reading: {last_confirmed}." if last_confirmed else ""
+    return (
+        f"Nothing is waiting for you.{last} "
+        "To submit a reading, send us a clear photo of your meter's display."
+    )
+
+
+def status_reading_photo() -> str:
+    return "We're reading the photo you sent. We will send you the reading in a moment."
+
+
+def status_question_waiting(reading: str, unit: str) -> str:
+    return (
+        f"We are waiting for your answer about the reading *{format_reading(reading, unit)}*. "
+        "Reply YES if it is right, or type the number your meter shows."
+    )
+
+
+def history(lines: list[str]) -> str:
+    """HISTORY: the last confirmed readings, newest first, one a line."""
+    if not lines:
+        return "You have no confirmed readings yet. Send us a photo of your meter to start."
+    return "Your last confirmed readings:\n" + "\n".join(lines)
+
+
+def history_line(day: str, reading: str, unit: str, typed: bool) -> str:
+    return f"{day}: {format_reading(reading, unit)}" + (" (typed by you)" if typed else "")
+
+
 def compose(
     kind: str, *, reading: str | None = None, unit: str = "", reason: str | None = None
 ) -> str:
     """The text for a message the state machine asks to send, by its kind."""
     if kind == "reading_confirmed":
         return reading_confirmed(reading or "", unit)
+    if kind == "reading_confirmed_kept_safe":
+        return reading_confirmed_kept_safe(reading or "", unit)
     if kind == "reading_rejected":
         return reading_rejected()
     if kind == "confirmation_expired":
@@ -102,3 +151,15 @@ def compose(
     if kind == "processing_failed":
         return processing_failed()
     raise ValueError(f"unknown message kind {kind!r}")
+
+
+def reading_confirmed_kept_safe(reading: str, unit: str) -> str:
+    """The thank-you when billing does not have the reading yet (broker down or refusing).
+
+    It must stay true in every such case: the reading is confirmed and kept in our outbox,
+    and it reaches billing without the household doing anything more.
+    """
+    return (
+        f"Thank you! Your reading of {format_reading(reading, unit)} is confirmed and kept "
+        "safe with us. There is nothing more you need to do."
+    )

@@ -12,6 +12,15 @@ class ReadingStatus(StrEnum):
     EXPIRED = "EXPIRED"
     UNREADABLE = "UNREADABLE"
     FAILED = "FAILED"
+    # The household sent a newer photo before answering: only the newest one is asked about.
+    SUPERSEDED = "SUPERSEDED"
+
+
+class ReadingSource(StrEnum):
+    """Who gave the value billing gets: our OCR (confirmed by YES) or the household (typed)."""
+
+    OCR = "ocr"
+    HOUSEHOLD = "household"
 
 
 class OutboxStatus(StrEnum):
