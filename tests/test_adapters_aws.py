@@ -14,9 +14,11 @@ from moto import mock_aws
 from meter_reading.adapters.storage import CloudFrontPhotoLinks, PhotoStore, PresignedPhotoLinks
 from meter_reading.adapters.tables import (
     ConfirmationRepository,
+    InboundMessages,
     Outbox,
     PendingConfirmation,
     ReadingRepository,
+    ReadingSuperseded,
 )
 from meter_reading.domain.records import OutboxStatus, ReadingStatus
 
@@ -79,12 +81,95 @@ def test_a_reading_goes_from_raw_to_confirmed(aws: None) -> None:
 def test_a_pending_question_is_only_cleared_by_its_own_reading(aws: None) -> None:
     confirmations = ConfirmationRepository(_table("confirmations", "sender"))
     sender = "whatsapp:+27821234567"
-    confirmations.put(PendingConfirmation(sender, "MM2", "token-2"), expires_at_epoch=2_000_000_000)
+    confirmations.ask(PendingConfirmation(sender, "MM2", "token-2"), expires_at_epoch=2_000_000_000)
 
     confirmations.clear(sender, "MM1")  # an older reading's clean-up
     assert confirmations.get(sender) == PendingConfirmation(sender, "MM2", "token-2")
     confirmations.clear(sender, "MM2")
     assert confirmations.get(sender) is None
+
+
+def test_a_newer_photo_replaces_the_question_and_an_older_one_cannot_ask(aws: None) -> None:
+    confirmations = ConfirmationRepository(_table("confirmations", "sender"))
+    sender = "whatsapp:+27821234567"
+    assert confirmations.note_photo(sender, "MM1", expires_at_epoch=2_000_000_000) is None
+    confirmations.ask(PendingConfirmation(sender, "MM1", "token-1"), expires_at_epoch=2_000_000_000)
+
+    replaced = confirmations.note_photo(sender, "MM2", expires_at_epoch=2_000_000_000)
+    assert replaced == PendingConfirmation(sender, "MM1", "token-1")
+    household, _ = confirmations.household(sender)
+    assert household.latest_photo_id == "MM2" and household.newest_photo_unanswerable()
+
+    confirmations.note_photo(sender, "MM3", expires_at_epoch=2_000_000_000)
+    with pytest.raises(ReadingSuperseded):  # MM2 was still being read when MM3 came
+        confirmations.ask(
+            PendingConfirmation(sender, "MM2", "token-2"), expires_at_epoch=2_000_000_000
+        )
+
+
+def test_an_inbound_message_is_claimed_once_and_its_answer_kept(aws: None) -> None:
+    inbound = InboundMessages(_table("inbound", "message_sid"))
+    sender = "whatsapp:+27821234567"
+    assert inbound.claim("SM1", sender, "ReplyMessage", {"Body": "YES"}) is None
+    earlier = inbound.claim("SM1", sender, "ReplyMessage", {"Body": "YES"})
+    assert earlier is not None and earlier.state == "PROCESSING"
+    inbound.finish("SM1", "We have no reading waiting", "answer not used")
+    again = inbound.claim("SM1", sender, "ReplyMessage", {"Body": "YES"})
+    assert again is not None and again.reply == "We have no reading waiting"
+    assert inbound.sender_of("SM1") == sender
+
+    assert inbound.claim("SM2", sender, "PhotoMessage", {}) is None
+    inbound.release("SM2")  # acting failed: Twilio's retry may act
+    assert inbound.claim("SM2", sender, "PhotoMessage", {}) is None
+
+
+def test_a_households_readings_by_time_and_a_typed_correction(aws: None) -> None:
+    from decimal import Decimal
+
+    from meter_reading.adapters.tables import READINGS_BY_SENDER_INDEX
+
+    table = boto3.resource("dynamodb").create_table(
+        TableName="readings",
+        KeySchema=[{"AttributeName": "reading_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in ("reading_id", "sender", "created_at")
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": READINGS_BY_SENDER_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "sender", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    readings = ReadingRepository(table)
+    sender = "whatsapp:+27821234567"
+    for day, reading_id in ((1, "MM1"), (3, "MM3"), (2, "MM2")):
+        readings.save_raw(
+            reading_id=reading_id,
+            sender=sender,
+            reading_text="20509",
+            unit="kWh",
+            confidence=Decimal("0.93"),
+            ocr_status="ok",
+            s3_key=f"photos/{reading_id}.jpg",
+            photo_time="2026-11-26T10:00:00Z",
+            created_at=f"2026-11-0{day}T10:00:00.000+00:00",
+        )
+    readings.confirm("MM1")
+    corrected = readings.confirm("MM2", household_reading="2050.9")
+    assert corrected["reading"] == Decimal("2050.9") and corrected["source"] == "household"
+    assert corrected["ocr_reading"] == Decimal("20509")  # kept for audit
+
+    assert [r["reading_id"] for r in readings.recent(sender, 10)] == ["MM3", "MM2", "MM1"]
+    confirmed = readings.recent(sender, 10, ReadingStatus.CONFIRMED)
+    assert [r["reading_id"] for r in confirmed] == ["MM2", "MM1"]
+    assert readings.recent("whatsapp:+27820000000", 10) == []
 
 
 def test_the_outbox_sends_once_and_never_resets_a_sent_message(aws: None) -> None:

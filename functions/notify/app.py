@@ -1,4 +1,8 @@
-"""WhatsApp messages to the household: the YES/NO question and every other reply."""
+"""WhatsApp messages to the household: the question about its reading and every other reply.
+
+Executions carry the reading id (the photo's MessageSid); the household's number is
+looked up from the inbound message, so it never enters the execution history.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +19,21 @@ from meter_reading.domain.privacy import mask_phone
 
 logger = Logger(service="meter-reading-notify")
 
+# About a photo the household has since replaced with a newer one, these stay unsaid.
+_ABOUT_THE_PHOTO = frozenset({"photo_unreadable", "processing_failed"})
+
 
 @logger.inject_lambda_context
 def ask_confirmation(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Store the task token under the sender, then ask; the webhook resumes with the answer."""
-    sender = event["sender"]
-    wiring.confirmations().put(
+    """Open the question (ReadingSuperseded if a newer photo came), then ask it."""
+    sender = wiring.inbound().sender_of(event["reading_id"])
+    wiring.confirmations().ask(
         PendingConfirmation(
-            sender=sender, reading_id=event["reading_id"], task_token=event["task_token"]
+            sender=sender,
+            reading_id=event["reading_id"],
+            task_token=event["task_token"],
+            reading_text=event["reading"],
+            unit=event["unit"],
         ),
         expires_at_epoch=int(time.time()) + int(event["timeout_seconds"]) + 3600,
     )
@@ -31,6 +42,7 @@ def ask_confirmation(event: dict[str, Any], context: LambdaContext) -> dict[str,
         unit=event["unit"],
         photo_link=wiring.photo_links().link(event["photo_key"]),
         certain=event["ocr_status"] == "ok",
+        problem=event.get("problem"),
     )
     sid = wiring.whatsapp().send(sender, text)
     logger.info("confirmation asked", extra={"to": mask_phone(sender), "message_sid": sid})
@@ -39,15 +51,23 @@ def ask_confirmation(event: dict[str, Any], context: LambdaContext) -> dict[str,
 
 @logger.inject_lambda_context
 def send_message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    sender = wiring.inbound().sender_of(event["reading_id"])
+    if event["message"] in _ABOUT_THE_PHOTO:
+        household, _ = wiring.confirmations().household(sender)
+        if household.latest_photo_id not in (None, event["reading_id"]):
+            logger.info(
+                "not sent: a newer photo replaced this one", extra={"kind": event["message"]}
+            )
+            return {"message_sid": None, "skipped": "superseded"}
     text = messages.compose(
         event["message"],
         reading=event.get("reading"),
         unit=event.get("unit") or "",
         reason=event.get("reason"),
     )
-    sid = wiring.whatsapp().send(event["sender"], text)
+    sid = wiring.whatsapp().send(sender, text)
     logger.info(
         "message sent",
-        extra={"kind": event["message"], "to": mask_phone(event["sender"]), "message_sid": sid},
+        extra={"kind": event["message"], "to": mask_phone(sender), "message_sid": sid},
     )
     return {"message_sid": sid}

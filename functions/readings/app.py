@@ -1,7 +1,9 @@
-"""The reading record in DynamoDB: saved raw, then confirmed, rejected, expired or failed."""
+"""The reading record in DynamoDB: checked against the household's history, saved raw, then
+confirmed (OCR's value or the household's), rejected, expired, superseded or failed."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -9,22 +11,56 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from meter_reading import wiring
+from meter_reading.domain import plausibility
+from meter_reading.domain.dialogue import Decision
 from meter_reading.domain.records import ReadingStatus
 
 logger = Logger(service="meter-reading-records")
 
+HISTORY_READINGS = 10  # the household's confirmed readings its usual consumption comes from
+
+
+@logger.inject_lambda_context
+def check_history(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The meter's unit, and whether the reading fits the household's confirmed history."""
+    extraction = event["extraction"]
+    meter_type = extraction.get("meter_type") or "unknown"
+    unit = plausibility.unit_for(meter_type, extraction.get("unit"))
+    sender = wiring.inbound().sender_of(event["reading_id"])
+    history = [
+        plausibility.PastReading(
+            Decimal(str(item["reading"])), datetime.fromisoformat(str(item["created_at"]))
+        )
+        for item in wiring.readings().recent(sender, HISTORY_READINGS, ReadingStatus.CONFIRMED)
+    ]
+    assessment = plausibility.assess(
+        Decimal(str(extraction["reading"])), unit, history, datetime.now(UTC)
+    )
+    logger.info(
+        "reading checked against history",
+        extra={"plausible": assessment.plausible, "history": len(history)},
+    )
+    return {
+        "plausible": assessment.plausible,
+        "problem": assessment.problem,
+        "unit": unit,
+        "meter_type": meter_type,
+    }
+
 
 @logger.inject_lambda_context
 def save_reading(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    extraction = event["extraction"]
+    extraction, check = event["extraction"], event["check"]
     wiring.readings().save_raw(
         reading_id=event["reading_id"],
-        sender=event["sender"],
+        sender=wiring.inbound().sender_of(event["reading_id"]),
         reading_text=extraction["reading"],
-        unit=extraction["unit"],
+        unit=check["unit"],
+        meter_type=check["meter_type"],
         # Via str so the stored Decimal shows what OCR said, not a binary float's tail.
         confidence=Decimal(str(extraction["confidence"])),
         ocr_status=extraction["status"],
+        problem=check.get("problem"),
         s3_key=event["photo_key"],
         photo_time=event["photo_time"],
     )
@@ -33,12 +69,25 @@ def save_reading(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 
 @logger.inject_lambda_context
 def set_status(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The new status; for CONFIRMED, the value billing gets and who gave it."""
     status = ReadingStatus(event["status"])
-    wiring.readings().set_status(event["reading_id"], status)
+    readings = wiring.readings()
+    if status is ReadingStatus.CONFIRMED:
+        answer = event.get("confirmation") or {}
+        typed = answer.get("reading") if answer.get("decision") == Decision.CORRECTED else None
+        record = readings.confirm(event["reading_id"], household_reading=typed)
+    else:
+        record = readings.set_status(event["reading_id"], status)
     # The question is answered or dead either way: a late YES must not find it.
-    wiring.confirmations().clear(event["sender"], event["reading_id"])
+    wiring.confirmations().clear(str(record["sender"]), event["reading_id"])
     logger.info("reading status set", extra={"status": status.value})
-    return {"reading_id": event["reading_id"], "status": status.value}
+    return {
+        "reading_id": event["reading_id"],
+        "status": status.value,
+        "reading": record.get("reading_text"),
+        "unit": record.get("unit"),
+        "source": record.get("source"),
+    }
 
 
 @logger.inject_lambda_context
@@ -46,6 +95,8 @@ def record_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     error = event.get("error") or {}
     detail = f"{error.get('Error', 'Unknown')}: {error.get('Cause', '')}"[:1000]
     wiring.readings().set_status(event["reading_id"], ReadingStatus.FAILED, detail=detail)
-    wiring.confirmations().clear(event["sender"], event["reading_id"])
+    wiring.confirmations().clear(
+        wiring.inbound().sender_of(event["reading_id"]), event["reading_id"]
+    )
     logger.warning("reading failed", extra={"detail": detail})
     return {"reading_id": event["reading_id"], "status": ReadingStatus.FAILED.value}

@@ -1,11 +1,14 @@
-"""Twilio's WhatsApp webhook: a photo starts a reading, a YES/NO resumes the one waiting.
+"""Twilio's WhatsApp webhook: a photo starts a reading, an answer resumes the one waiting.
 
-It never waits for OCR: Twilio expects an answer within seconds.
+Each inbound message is acted on at most once (keyed on its MessageSid): a retried or
+replayed delivery gets the first delivery's answer and changes nothing. It never waits
+for OCR: Twilio expects an answer within seconds.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -17,20 +20,28 @@ from botocore.exceptions import ClientError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from meter_reading import wiring
+from meter_reading.adapters.tables import InboundMessage, PendingConfirmation
 from meter_reading.adapters.webhook_security import is_from_twilio, public_url
-from meter_reading.domain import messages
+from meter_reading.domain import conversation, messages
 from meter_reading.domain.dialogue import (
+    CommandMessage,
+    IncomingMessage,
     OtherMessage,
     PhotoMessage,
     ReplyMessage,
     classify_message,
 )
 from meter_reading.domain.privacy import mask_phone
+from meter_reading.domain.records import ReadingStatus
 
 logger = Logger(service="meter-reading-receive")
 
 # The token is gone: answered already, timed out, or the execution ended.
 _STALE_TOKEN_ERRORS = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+# A retry that arrives while the first delivery is still acting waits this long for its answer.
+_EARLIER_DELIVERY_WAIT_SECONDS = 6.0
+_STORED_FIELDS = ("Body", "NumMedia", "MediaUrl0", "MediaContentType0")
+HISTORY_LENGTH = 5
 
 
 def _twiml(text: str | None = None) -> dict[str, Any]:
@@ -68,20 +79,62 @@ def handler(event: APIGatewayProxyEvent, context: LambdaContext) -> dict[str, An
         return _plain(400, "MessageSid and From are required")
 
     message = classify_message(form)
+    inbound = wiring.inbound()
+    fields = {name: form.get(name, "") for name in _STORED_FIELDS}
+    earlier = inbound.claim(message_sid, sender, type(message).__name__, fields)
+    if earlier is not None:
+        logger.info("message already handled", extra={"message_sid": message_sid})
+        return _twiml(_earlier_reply(earlier))
+    try:
+        reply, outcome = _act(message_sid, sender, message)
+    except Exception:
+        inbound.release(message_sid)
+        raise
+    inbound.finish(message_sid, reply, outcome)
+    logger.info(
+        "message handled",
+        extra={"message_sid": message_sid, "from": mask_phone(sender), "outcome": outcome},
+    )
+    return _twiml(reply)
+
+
+def _earlier_reply(earlier: InboundMessage) -> str | None:
+    """The answer the first delivery gave (waiting a little if it is still acting)."""
+    deadline = time.monotonic() + _EARLIER_DELIVERY_WAIT_SECONDS
+    while earlier.state != "DONE" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        again = wiring.inbound().get(earlier.message_sid)
+        if again is None:  # the first delivery failed and let go of it
+            break
+        earlier = again
+    return earlier.reply
+
+
+def _act(message_sid: str, sender: str, message: IncomingMessage) -> tuple[str | None, str]:
+    """(the TwiML answer's text, what was done)."""
     if isinstance(message, PhotoMessage):
         return _start_reading(message_sid, sender, message)
     if isinstance(message, ReplyMessage):
-        return _pass_on_decision(sender, message)
+        return _pass_on_answer(sender, message)
+    if isinstance(message, CommandMessage):
+        return _command(sender, message), f"command {message.command.value}"
     assert isinstance(message, OtherMessage)
-    return _twiml(messages.HELP)
+    return messages.HELP, "help"
 
 
-def _start_reading(message_sid: str, sender: str, photo: PhotoMessage) -> dict[str, Any]:
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _start_reading(message_sid: str, sender: str, photo: PhotoMessage) -> tuple[str, str]:
     config = wiring.current_settings()
-    # The input depends only on the webhook, so a retried delivery is the same request.
+    expires = int(time.time()) + config.confirmation_timeout_seconds + 3600
+    replaced = wiring.confirmations().note_photo(sender, message_sid, expires_at_epoch=expires)
+    if replaced is not None:
+        _supersede(replaced, message_sid)
+    # Ids only: the sender's number stays in DynamoDB, out of the execution history.
     execution_input = {
         "reading_id": message_sid,
-        "sender": sender,
         "media_url": photo.media_url,
         "media_content_type": photo.content_type,
         "confirmation_timeout_seconds": config.confirmation_timeout_seconds,
@@ -98,35 +151,81 @@ def _start_reading(message_sid: str, sender: str, photo: PhotoMessage) -> dict[s
     except ClientError as error:
         if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
             raise
-        logger.info("webhook retried, reading already started", extra={"reading_id": message_sid})
-    return _twiml(messages.PHOTO_RECEIVED)
+        logger.info("reading already started", extra={"reading_id": message_sid})
+    return messages.PHOTO_RECEIVED, "reading started"
 
 
-def _pass_on_decision(sender: str, reply: ReplyMessage) -> dict[str, Any]:
-    confirmations = wiring.confirmations()
-    pending = confirmations.get(sender)
-    if pending is None:
-        return _twiml(messages.NOTHING_PENDING)
+def _supersede(old: PendingConfirmation, newer_reading_id: str) -> None:
+    """End the execution waiting on the older photo's question: only the newest is asked."""
     try:
         wiring.step_functions().send_task_success(
-            taskToken=pending.task_token,
-            output=json.dumps(
-                {
-                    "decision": reply.decision.value,
-                    "answered_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                }
-            ),
+            taskToken=old.task_token,
+            output=json.dumps(conversation.superseded_output(newer_reading_id, _now())),
+        )
+        logger.info(
+            "older reading superseded",
+            extra={"reading_id": old.reading_id, "superseded_by": newer_reading_id},
+        )
+    except ClientError as error:
+        if error.response["Error"]["Code"] not in _STALE_TOKEN_ERRORS:
+            raise
+    wiring.confirmations().clear(old.sender, old.reading_id)
+
+
+def _newest_photo_being_read(household: conversation.Household) -> bool:
+    """Is the execution for the household's newest photo still running?"""
+    if not household.newest_photo_unanswerable() or household.latest_photo_id is None:
+        return False
+    arn = wiring.current_settings().require("state_machine_arn")
+    execution_arn = arn.replace(":stateMachine:", ":execution:") + ":" + household.latest_photo_id
+    try:
+        status = wiring.step_functions().describe_execution(executionArn=execution_arn)["status"]
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ExecutionDoesNotExist":
+            raise
+        return False
+    return bool(status == "RUNNING")
+
+
+def _pass_on_answer(sender: str, answer: ReplyMessage) -> tuple[str | None, str]:
+    confirmations = wiring.confirmations()
+    household, pending = confirmations.household(sender)
+    binding = conversation.bind_answer(
+        answer, household, _newest_photo_being_read(household), _now()
+    )
+    if isinstance(binding, conversation.Refuse):
+        return binding.reply, "answer not used"
+    assert pending is not None and pending.reading_id == binding.reading_id
+    try:
+        wiring.step_functions().send_task_success(
+            taskToken=pending.task_token, output=json.dumps(binding.output)
         )
     except ClientError as error:
         if error.response["Error"]["Code"] not in _STALE_TOKEN_ERRORS:
             raise
         confirmations.clear(sender, pending.reading_id)
         logger.info("answer for a question that has expired", extra={"from": mask_phone(sender)})
-        return _twiml(messages.NOTHING_PENDING)
+        return messages.NOTHING_PENDING, "question expired"
     confirmations.clear(sender, pending.reading_id)
     logger.info(
-        "decision passed on",
-        extra={"reading_id": pending.reading_id, "decision": reply.decision.value},
+        "answer passed on",
+        extra={"reading_id": pending.reading_id, "decision": answer.decision.value},
     )
     # The state machine answers (thanks, or asks for a new photo) once it has acted.
-    return _twiml()
+    return None, f"answer {answer.decision.value} passed on"
+
+
+def _command(sender: str, command: CommandMessage) -> str:
+    household, _pending = wiring.confirmations().household(sender)
+    confirmed = [
+        conversation.ConfirmedEntry(
+            reading=str(item["reading_text"]),
+            unit=str(item["unit"]),
+            at=datetime.fromisoformat(str(item["created_at"])),
+            typed_by_household=item.get("source") == "household",
+        )
+        for item in wiring.readings().recent(sender, HISTORY_LENGTH, ReadingStatus.CONFIRMED)
+    ]
+    return conversation.command_reply(
+        command.command, household, _newest_photo_being_read(household), confirmed
+    )

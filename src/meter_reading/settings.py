@@ -32,6 +32,7 @@ def _optional(name: str) -> str | None:
 class Settings:
     readings_table: str
     confirmations_table: str
+    inbound_table: str
     outbox_table: str
     photo_bucket: str
     state_machine_arn: str
@@ -54,6 +55,7 @@ class Settings:
         return cls(
             readings_table=os.environ.get("READINGS_TABLE", ""),
             confirmations_table=os.environ.get("CONFIRMATIONS_TABLE", ""),
+            inbound_table=os.environ.get("INBOUND_TABLE", ""),
             outbox_table=os.environ.get("OUTBOX_TABLE", ""),
             photo_bucket=os.environ.get("PHOTO_BUCKET", ""),
             state_machine_arn=os.environ.get("STATE_MACHINE_ARN", ""),

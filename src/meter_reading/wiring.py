@@ -17,9 +17,15 @@ if TYPE_CHECKING:
     from meter_reading.adapters.broker import BillingPublisher
     from meter_reading.adapters.media import MediaFetcher
     from meter_reading.adapters.storage import PhotoLinks, PhotoStore
-    from meter_reading.adapters.tables import ConfirmationRepository, Outbox, ReadingRepository
+    from meter_reading.adapters.tables import (
+        ConfirmationRepository,
+        InboundMessages,
+        Outbox,
+        ReadingRepository,
+    )
     from meter_reading.adapters.textract import TextDetection
     from meter_reading.adapters.twilio_api import WhatsAppSender
+    from meter_reading.reader.display import DisplayReader
 
 
 def secret(parameter_name: str) -> str:
@@ -51,6 +57,13 @@ def confirmations() -> ConfirmationRepository:
     from meter_reading.adapters.tables import ConfirmationRepository
 
     return ConfirmationRepository(_dynamodb().Table(settings().require("confirmations_table")))
+
+
+@cache
+def inbound() -> InboundMessages:
+    from meter_reading.adapters.tables import InboundMessages
+
+    return InboundMessages(_dynamodb().Table(settings().require("inbound_table")))
 
 
 @cache
@@ -87,6 +100,13 @@ def text_detection() -> TextDetection:
     from meter_reading.adapters.textract import TextDetection
 
     return TextDetection(boto3.client("textract"))
+
+
+@cache
+def display_reader() -> DisplayReader:
+    from meter_reading.reader.meter import default_display_reader
+
+    return default_display_reader()
 
 
 @cache
@@ -143,6 +163,7 @@ def reset() -> None:
         _s3,
         readings,
         confirmations,
+        inbound,
         outbox,
         photo_store,
         photo_links,

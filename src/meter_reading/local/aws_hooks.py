@@ -65,6 +65,10 @@ class LocalLambda:
     def __init__(self, handlers: dict[str, Handler]) -> None:
         self.handlers = handlers
         self.invocations: list[tuple[str, dict[str, Any]]] = []
+        # Called after each invocation with (function, payload, result, error payload or None).
+        self.observers: list[Callable[[str, dict[str, Any], Any, dict[str, Any] | None], None]] = []
+        self.finished: list[tuple[str, dict[str, Any], Any, dict[str, Any] | None]] = []
+        self._finished_changed = threading.Condition()
 
     def invoke(
         self, function_name: str, payload: dict[str, Any]
@@ -75,14 +79,38 @@ class LocalLambda:
         if handler is None:
             raise KeyError(f"no local handler for Lambda function {name!r}")
         self.invocations.append((name, payload))
+        result: Any = None
+        error_payload: dict[str, Any] | None = None
         try:
-            return handler(payload, LocalLambdaContext(name, str(uuid.uuid4()))), None
+            result = handler(payload, LocalLambdaContext(name, str(uuid.uuid4())))
         except Exception as error:
-            return None, {
+            error_payload = {
                 "errorType": type(error).__name__,
                 "errorMessage": str(error),
                 "stackTrace": traceback.format_exception(error)[-5:],
             }
+        with self._finished_changed:
+            self.finished.append((name, payload, result, error_payload))
+            self._finished_changed.notify_all()
+        for observer in self.observers:
+            observer(name, payload, result, error_payload)
+        return result, error_payload
+
+    def wait_for(
+        self, function_name: str, reading_id: str, timeout: float, succeeded: bool = True
+    ) -> bool:
+        """Has `function_name` run (and succeeded) for this reading, within `timeout`?"""
+
+        def done() -> bool:
+            return any(
+                name == function_name
+                and payload.get("reading_id") == reading_id
+                and (error is None or not succeeded)
+                for name, payload, _result, error in self.finished
+            )
+
+        with self._finished_changed:
+            return self._finished_changed.wait_for(done, timeout)
 
     def on_invoke(self, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         params = context[_PARAMS_KEY]

@@ -25,6 +25,7 @@ from moto import mock_aws
 from twilio.request_validator import RequestValidator
 
 from meter_reading import wiring
+from meter_reading.adapters.tables import READINGS_BY_SENDER_INDEX
 from meter_reading.local import aws_hooks, template
 from meter_reading.local.twilio_fake import FakeTwilio
 from meter_reading.settings import DEFAULT_CONFIRMATION_TIMEOUT_SECONDS
@@ -82,6 +83,7 @@ _ENV_KEYS = (
     "AWS_SECRET_ACCESS_KEY",
     "READINGS_TABLE",
     "CONFIRMATIONS_TABLE",
+    "INBOUND_TABLE",
     "OUTBOX_TABLE",
     "PHOTO_BUCKET",
     "STATE_MACHINE_ARN",
@@ -177,6 +179,7 @@ class LocalPipeline:
             "AWS_SECRET_ACCESS_KEY": "testing",
             "READINGS_TABLE": "meter-readings",
             "CONFIRMATIONS_TABLE": "meter-confirmations",
+            "INBOUND_TABLE": "meter-inbound-messages",
             "OUTBOX_TABLE": "meter-outbox",
             "PHOTO_BUCKET": "meter-photos-local",
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
@@ -198,9 +201,28 @@ class LocalPipeline:
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=os.environ["PHOTO_BUCKET"])
         dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(
+            TableName=os.environ["READINGS_TABLE"],
+            KeySchema=[{"AttributeName": "reading_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"}
+                for name in ("reading_id", "sender", "created_at")
+            ],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": READINGS_BY_SENDER_INDEX,
+                    "KeySchema": [
+                        {"AttributeName": "sender", "KeyType": "HASH"},
+                        {"AttributeName": "created_at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
         for table, key in (
-            (os.environ["READINGS_TABLE"], "reading_id"),
             (os.environ["CONFIRMATIONS_TABLE"], "sender"),
+            (os.environ["INBOUND_TABLE"], "message_sid"),
         ):
             dynamodb.create_table(
                 TableName=table,
@@ -321,16 +343,14 @@ class LocalPipeline:
             time.sleep(0.2)
 
     def wait_for_question(self, sender: str, reading_id: str, timeout: float = 120) -> bool:
-        """True once the user has been asked YES/NO; False if the execution ended first."""
+        """True once the household has been asked about this reading; False if it never was."""
+        assert self.lambdas is not None
         deadline = time.monotonic() + timeout
-        table = boto3.resource("dynamodb").Table(os.environ["CONFIRMATIONS_TABLE"])
         while time.monotonic() < deadline:
-            item = table.get_item(Key={"sender": sender}).get("Item")
-            if item and item["reading_id"] == reading_id and self.twilio.messages_to(sender):
+            if self.lambdas.wait_for("AskConfirmationFunction", reading_id, timeout=0.2):
                 return True
             if self.describe(reading_id)["status"] in FINISHED:
-                return False
-            time.sleep(0.2)
+                return self.lambdas.wait_for("AskConfirmationFunction", reading_id, timeout=0)
         return False
 
     def reading(self, reading_id: str) -> dict[str, Any] | None:

@@ -114,8 +114,11 @@ def _to_jpeg(img: Image.Image, quality: int = 88) -> bytes:
     return buf.getvalue()
 
 
-def render_meter_photo(reading: str = "03662.0") -> bytes:
-    """A JPEG (1000x700) of an electricity meter whose LCD shows ``reading``."""
+def render_meter_photo(reading: str = "03662.0", meter: str = "electricity") -> bytes:
+    """A JPEG (1000x700) of an electricity (kWh) or water (m3) meter showing ``reading``."""
+    if meter not in ("electricity", "water"):
+        raise ValueError(f"meter must be electricity or water, got {meter!r}")
+    water = meter == "water"
     if not reading or any(c not in "0123456789.-" for c in reading):
         raise ValueError(f"reading must be digits with an optional '.', got {reading!r}")
     rng = random.Random(reading)
@@ -127,8 +130,10 @@ def render_meter_photo(reading: str = "03662.0") -> bytes:
     draw.rounded_rectangle(
         [40, 30, 960, 670], radius=40, fill=(232, 233, 228), outline=(150, 150, 145), width=6
     )
-    draw.text((90, 60), "SINGLE PHASE STATIC ENERGY METER", fill=(40, 40, 40), font=_font(26))
-    draw.text((90, 100), "240V  10-60A  50Hz", fill=(60, 60, 60), font=_font(22))
+    title = "COLD WATER METER" if water else "SINGLE PHASE STATIC ENERGY METER"
+    draw.text((90, 60), title, fill=(40, 40, 40), font=_font(26))
+    rating = "Q3 2.5  R160  T30" if water else "240V  10-60A  50Hz"
+    draw.text((90, 100), rating, fill=(60, 60, 60), font=_font(22))
 
     # LCD panel.
     lx0, ly0, lx1, ly1 = 110, 180, 890, 400
@@ -141,11 +146,13 @@ def render_meter_photo(reading: str = "03662.0") -> bytes:
     x = lx0 + 40
     y = ly0 + (ly1 - ly0 - digit_h) / 2 - 24
     end = _draw_seven_segment(draw, reading, x, y, digit_w, digit_h, (28, 34, 30))
-    draw.text((end - 110, y + digit_h + 12), "kWh", fill=(28, 34, 30), font=_font(40))
+    unit_label = "m3" if water else "kWh"
+    draw.text((end - 110, y + digit_h + 12), unit_label, fill=(28, 34, 30), font=_font(40))
 
     # Other text on the face that is not the register.
     draw.text((140, 440), "No. 12345678", fill=(30, 30, 30), font=_font(30))
-    draw.text((620, 440), "1600 imp/kWh", fill=(30, 30, 30), font=_font(30))
+    constant = "1 imp/L" if water else "1600 imp/kWh"
+    draw.text((620, 440), constant, fill=(30, 30, 30), font=_font(30))
     draw.text((140, 500), "IS 13779  CLASS 1.0", fill=(70, 70, 70), font=_font(22))
     draw.ellipse([800, 480, 830, 510], fill=(200, 40, 40))
 
