@@ -15,6 +15,7 @@ from typing import Any
 import pika
 import pytest
 
+from meter_reading.adapters.broker import declare_billing_topology, unrouted_name
 from meter_reading.local.runtime import DEFAULT_AMQP_URL, LocalPipeline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,11 +76,15 @@ class BillingQueue:
     queue: str
 
     def messages(self) -> list[tuple[Any, bytes]]:
+        """What billing received; every message is checked against the contract (contract/)."""
+        from billing_contract import assert_billing_message
+
         found: list[tuple[Any, bytes]] = []
         while True:
             method, properties, body = self.channel.basic_get(self.queue, auto_ack=True)
             if method is None:
                 return found
+            assert_billing_message(properties, body)
             found.append((properties, body))
 
 
@@ -88,11 +93,13 @@ def billing_queue(rabbitmq: str) -> Iterator[BillingQueue]:
     connection = pika.BlockingConnection(pika.URLParameters(rabbitmq))
     channel = connection.channel()
     exchange = f"meter-readings-test-{uuid.uuid4().hex[:8]}"
-    channel.exchange_declare(exchange, exchange_type="topic", durable=True)
+    declare_billing_topology(channel, exchange)
     queue = channel.queue_declare("", exclusive=True).method.queue
     channel.queue_bind(queue, exchange, routing_key="meter.reading.#")
     yield BillingQueue(channel, exchange, queue)
     channel.exchange_delete(exchange)
+    channel.exchange_delete(unrouted_name(exchange))
+    channel.queue_delete(unrouted_name(exchange))
     connection.close()
 
 

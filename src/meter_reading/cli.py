@@ -168,9 +168,12 @@ class _BillingQueue:
         try:
             import pika
 
+            from meter_reading.adapters.broker import declare_billing_topology
+
             self.connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
             self.channel = self.connection.channel()
-            self.channel.exchange_declare("meter-readings", exchange_type="topic", durable=True)
+            # Declared as the publisher declares it, or RabbitMQ refuses one of the two.
+            declare_billing_topology(self.channel, "meter-readings")
             self.queue = self.channel.queue_declare("", exclusive=True).method.queue
             self.channel.queue_bind(self.queue, "meter-readings", routing_key="meter.reading.#")
         except Exception as error:
