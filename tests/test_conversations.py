@@ -15,15 +15,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import boto3
 import pytest
 from conftest import BillingQueue
+from twilio_client import Twilio
 
 from meter_reading.adapters.tables import ReadingRepository
 from meter_reading.domain import messages
 from meter_reading.local.runtime import LocalPipeline
 from meter_reading.local.sample_photo import render_meter_photo
+from meter_reading.local.server import WebhookServer
 
 A = "whatsapp:+27820000001"
 B = "whatsapp:+27820000002"
@@ -297,33 +300,36 @@ def test_scripted_conversation(
 HOUSEHOLDS = 20
 
 
-def test_twenty_households_send_photo_and_yes_at_once(
-    pipeline: LocalPipeline, billing_queue: BillingQueue
+def test_twenty_households_send_photo_and_yes_at_once_through_serve(
+    start_pipeline: Any, billing_queue: BillingQueue
 ) -> None:
+    """Signed webhooks over HTTP to `meter-reading serve`'s server, all households at once."""
+    pipeline: LocalPipeline = start_pipeline()
     households = {f"whatsapp:+2782100{i:04d}": f"{1000 + 37 * i}.{i % 10}" for i in range(20)}
     photos = {sender: render_meter_photo(value) for sender, value in households.items()}
+    public_url = "https://example-tunnel.invalid/webhook"
+    with WebhookServer(pipeline, port=0, public_url=public_url) as server:
+        twilio = Twilio(server.local_url, public_url, pipeline.auth_token)
 
-    def one_household(sender: str) -> str:
-        reading_id, ack = pipeline.send_photo(sender, photos[sender])
-        assert ack.reply_text == messages.PHOTO_RECEIVED
-        assert pipeline.wait_for_question(sender, reading_id, timeout=300)
-        assert pipeline.send_text(sender, "YES").status_code == 200
-        pipeline.wait_until_finished(reading_id, timeout=300)
-        return reading_id
+        def one_household(sender: str) -> str:
+            photo = twilio.form(sender, media_url=twilio.upload(photos[sender]))
+            assert messages.PHOTO_RECEIVED in twilio.post(photo).text
+            assert len(twilio.wait_for_messages(sender, 1)) == 1
+            assert twilio.post(twilio.form(sender, "YES")).status_code == 200
+            assert len(twilio.wait_for_messages(sender, 2)) == 2
+            return str(photo["MessageSid"])
 
-    started = time.monotonic()
-    with ThreadPoolExecutor(max_workers=HOUSEHOLDS) as pool:
-        reading_ids = dict(zip(households, pool.map(one_household, households), strict=True))
-    elapsed = time.monotonic() - started
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=HOUSEHOLDS) as pool:
+            reading_ids = dict(zip(households, pool.map(one_household, households), strict=True))
+        elapsed = time.monotonic() - started
 
-    confirmed = 0
-    for sender, reading_id in reading_ids.items():
-        item = pipeline.reading(reading_id)
-        assert item is not None and item["sender"] == sender
-        confirmed += item["status"] == "CONFIRMED"
+        readings = {sender: twilio.get("/api/readings", sender=sender) for sender in households}
+        received = {sender: twilio.get("/local/messages", to=sender) for sender in households}
+    confirmed = sum(r[0]["status"] == "CONFIRMED" for r in readings.values() if len(r) == 1)
     published = [json.loads(body) for _properties, body in billing_queue.messages()]
     print(
-        f"\n{HOUSEHOLDS} households, photo + YES at once: {elapsed:.1f} s, "
+        f"\n{HOUSEHOLDS} households, photo + YES at once through serve: {elapsed:.1f} s, "
         f"{confirmed} readings confirmed, {len(published)} billing messages"
     )
     assert confirmed == HOUSEHOLDS
@@ -331,13 +337,13 @@ def test_twenty_households_send_photo_and_yes_at_once(
     assert {(m["reading_id"], m["sender"]) for m in published} == {
         (reading_id, sender) for sender, reading_id in reading_ids.items()
     }
-    # Every household got its own prompt and thanks, and nobody else's.
+    # Every household got its own prompt and thanks, about its own meter, and nobody else's.
     for sender, value in households.items():
-        read = pipeline.reading(reading_ids[sender])
-        assert read is not None
-        bodies = [m.body for m in pipeline.twilio.messages_to(sender)]
-        assert len(bodies) == 2, (sender, bodies)
-        assert f"*{read['reading_text']} kWh*" in bodies[0]
-        assert bodies[1] == messages.reading_confirmed(read["reading_text"], "kWh")
-        assert Decimal(read["reading_text"]) == Decimal(value)
+        [reading] = readings[sender]
+        assert reading["reading_id"] == reading_ids[sender]
+        assert Decimal(reading["reading"]) == Decimal(value)
+        bodies = [m["body"] for m in received[sender]]
+        assert [m["to"] for m in received[sender]] == [sender, sender]
+        assert f"*{reading['reading']} kWh*" in bodies[0]
+        assert bodies[1] == messages.reading_confirmed(reading["reading"], "kWh")
     assert {m.to for m in pipeline.twilio.sent} == set(households)

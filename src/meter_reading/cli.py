@@ -40,10 +40,58 @@ def main(argv: list[str] | None = None) -> int:
     read = commands.add_parser("read", help="print the reading of each photo as a JSON line")
     read.add_argument("photos", nargs="+", type=Path)
 
+    serve = commands.add_parser(
+        "serve", help="serve the local pipeline over HTTP for Twilio (runs until Ctrl-C)"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument(
+        "--public-url",
+        default=None,
+        help="the webhook URL Twilio calls and signs (default http://HOST:PORT/webhook)",
+    )
+    serve.add_argument(
+        "--twilio",
+        choices=["fake", "real"],
+        default="fake",
+        help="fake: a local Twilio API; real: Twilio's, with TWILIO_ACCOUNT_SID, "
+        "TWILIO_AUTH_TOKEN and TWILIO_WHATSAPP_FROM from the environment",
+    )
+    serve.add_argument(
+        "--amqp-url", default=None, help="RabbitMQ URL (default $AMQP_URL or localhost)"
+    )
+    serve.add_argument(
+        "--confirmation-timeout",
+        type=int,
+        default=None,
+        metavar="SECONDS",
+        help="how long a household has to answer (default 23 h)",
+    )
+
     args = parser.parse_args(argv)
     if args.command == "read":
         return _read(args.photos)
+    if args.command == "serve":
+        return _serve(args)
     return _demo(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    from meter_reading.local import server
+    from meter_reading.local.runtime import DEFAULT_AMQP_URL
+
+    return server.run(
+        host=args.host,
+        port=args.port,
+        public_url=args.public_url,
+        twilio_mode=args.twilio,
+        amqp_url=args.amqp_url or os.environ.get("AMQP_URL") or DEFAULT_AMQP_URL,
+        confirmation_timeout_seconds=args.confirmation_timeout,
+        environ=dict(os.environ),
+        echo=lambda line: print(line, flush=True),
+    )
 
 
 def _read(photos: list[Path]) -> int:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import boto3
 from moto import mock_aws
@@ -49,6 +49,15 @@ def project_root() -> Path:
         if (candidate / "template.yaml").is_file() and (candidate / "statemachine").is_dir():
             return candidate
     raise FileNotFoundError("cannot find template.yaml: run from the project's checkout")
+
+
+@dataclass(frozen=True)
+class TwilioAccount:
+    """A real Twilio account (`meter-reading serve --twilio real`)."""
+
+    account_sid: str
+    auth_token: str
+    whatsapp_from: str  # "whatsapp:+14155238886", the sandbox's number
 
 
 @dataclass(frozen=True)
@@ -111,15 +120,23 @@ class LocalPipeline:
         confirmation_timeout_seconds: int | None = None,
         log_level: str = "WARNING",
         root: Path | None = None,
+        twilio: TwilioAccount | None = None,
+        auth_token: str = AUTH_TOKEN,
     ) -> None:
+        """`twilio`: a real Twilio account to send and fetch media through (else the fake).
+
+        `auth_token` is the fake Twilio account's token (the webhook signatures' key).
+        """
         self.confirmation_timeout_seconds = confirmation_timeout_seconds
+        self.real_twilio = twilio
+        self.auth_token = twilio.auth_token if twilio else auth_token
         self.root = root or project_root()
         self.amqp_url = amqp_url
         self.billing_exchange = billing_exchange
         self.log_level = log_level
         self._detector = detector
         self._stack = ExitStack()
-        self.twilio = FakeTwilio(ACCOUNT_SID, AUTH_TOKEN)
+        self.twilio = FakeTwilio(ACCOUNT_SID, self.auth_token)
         self.state_machine_arn = ""
         self.lambdas: aws_hooks.LocalLambda | None = None
 
@@ -136,7 +153,8 @@ class LocalPipeline:
         self._stack.close()
 
     def _start(self) -> None:
-        self._stack.enter_context(self.twilio)
+        if self.real_twilio is None:
+            self._stack.enter_context(self.twilio)
         self._stack.enter_context(_environment(self._environment()))
         self._stack.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
@@ -173,6 +191,7 @@ class LocalPipeline:
         os.environ["STATE_MACHINE_ARN"] = self.state_machine_arn
 
     def _environment(self) -> dict[str, str]:
+        real = self.real_twilio
         return {
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "testing",
@@ -182,11 +201,12 @@ class LocalPipeline:
             "INBOUND_TABLE": "meter-inbound-messages",
             "OUTBOX_TABLE": "meter-outbox",
             "PHOTO_BUCKET": "meter-photos-local",
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_ACCOUNT_SID": real.account_sid if real else ACCOUNT_SID,
             "TWILIO_AUTH_TOKEN_PARAMETER": TWILIO_TOKEN_PARAMETER,
-            "TWILIO_WHATSAPP_FROM": WHATSAPP_FROM,
-            "TWILIO_API_BASE_URL": self.twilio.base_url,
-            "TWILIO_MEDIA_HOSTS": self.twilio.host,
+            "TWILIO_WHATSAPP_FROM": real.whatsapp_from if real else WHATSAPP_FROM,
+            # Empty: api.twilio.com and Twilio's media hosts, as in AWS.
+            "TWILIO_API_BASE_URL": "" if real else self.twilio.base_url,
+            "TWILIO_MEDIA_HOSTS": "" if real else self.twilio.host,
             "AMQP_URL_PARAMETER": AMQP_URL_PARAMETER,
             "BILLING_EXCHANGE": self.billing_exchange,
             "POWERTOOLS_LOG_LEVEL": self.log_level,
@@ -247,7 +267,7 @@ class LocalPipeline:
             BillingMode="PAY_PER_REQUEST",
         )
         ssm = boto3.client("ssm")
-        ssm.put_parameter(Name=TWILIO_TOKEN_PARAMETER, Value=AUTH_TOKEN, Type="SecureString")
+        ssm.put_parameter(Name=TWILIO_TOKEN_PARAMETER, Value=self.auth_token, Type="SecureString")
         ssm.put_parameter(Name=AMQP_URL_PARAMETER, Value=self.amqp_url, Type="SecureString")
 
     def set_amqp_url(self, url: str) -> None:
@@ -267,23 +287,33 @@ class LocalPipeline:
         """POST a Twilio webhook through an API Gateway proxy event to the receive function."""
         url = f"https://{WEBHOOK_HOST}{WEBHOOK_STAGE_PATH}"
         if signature is None:
-            signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+            signature = RequestValidator(self.auth_token).compute_signature(url, form)
+        return self.deliver_raw(urlencode(form).encode(), signature, url)
+
+    def deliver_raw(self, body: bytes, signature: str, public_url: str) -> WebhookResponse:
+        """A webhook as Twilio posted it to `public_url`, as API Gateway hands it to the function.
+
+        The event carries the public URL's scheme, host, path and query, so the function
+        checks the signature against the URL Twilio signed. A handler exception is a 502.
+        """
+        parts = urlsplit(public_url)
+        query = parse_qs(parts.query, keep_blank_values=True) or None
         event = {
             "resource": "/webhook",
             "path": "/webhook",
             "httpMethod": "POST",
             "headers": {
-                "Host": WEBHOOK_HOST,
-                "X-Forwarded-Proto": "https",
+                "Host": parts.netloc,
+                "X-Forwarded-Proto": parts.scheme,
                 "Content-Type": "application/x-www-form-urlencoded",
                 "X-Twilio-Signature": signature,
                 "User-Agent": "TwilioProxy/1.1",
             },
             "multiValueHeaders": {},
-            "queryStringParameters": None,
-            "multiValueQueryStringParameters": None,
-            "requestContext": {"path": WEBHOOK_STAGE_PATH, "stage": "Prod", "httpMethod": "POST"},
-            "body": base64.b64encode(urlencode(form).encode()).decode(),
+            "queryStringParameters": {k: v[-1] for k, v in query.items()} if query else None,
+            "multiValueQueryStringParameters": query,
+            "requestContext": {"path": parts.path, "stage": "Prod", "httpMethod": "POST"},
+            "body": base64.b64encode(body).decode(),
             "isBase64Encoded": True,
         }
         assert self.lambdas is not None
@@ -329,10 +359,34 @@ class LocalPipeline:
         return result
 
     def executions(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = _sfn().list_executions(
-            stateMachineArn=self.state_machine_arn
-        )["executions"]
-        return result
+        """Every execution, newest first."""
+        found: list[dict[str, Any]] = []
+        request: dict[str, Any] = {"stateMachineArn": self.state_machine_arn, "maxResults": 1000}
+        while True:
+            page = _sfn().list_executions(**request)
+            found.extend(page["executions"])
+            if not page.get("nextToken"):
+                break
+            request["nextToken"] = page["nextToken"]
+        return sorted(found, key=lambda execution: execution["startDate"], reverse=True)
+
+    def history(self, reading_id: str) -> list[dict[str, Any]]:
+        """The execution's GetExecutionHistory events, oldest first."""
+        events: list[dict[str, Any]] = []
+        request: dict[str, Any] = {
+            "executionArn": self.execution_arn(reading_id),
+            "maxResults": 1000,
+        }
+        while True:
+            page = _sfn().get_execution_history(**request)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            request["nextToken"] = page["nextToken"]
+
+    def readings_of(self, sender: str, limit: int = 100) -> list[dict[str, Any]]:
+        """The household's readings, newest first (the readings table's index by household)."""
+        return wiring.readings().recent(sender, limit)
 
     def wait_until_finished(self, reading_id: str, timeout: float = 120) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -374,10 +428,7 @@ class LocalPipeline:
         return result
 
     def state_runs(self, reading_id: str) -> list[StateRun]:
-        events = _sfn().get_execution_history(
-            executionArn=self.execution_arn(reading_id), maxResults=1000
-        )["events"]
-        return summarise_history(events)
+        return summarise_history(self.history(reading_id))
 
 
 def summarise_history(events: list[dict[str, Any]]) -> list[StateRun]:

@@ -11,6 +11,7 @@ import base64
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +42,8 @@ class FakeTwilio:
     _media: dict[str, _Media] = field(default_factory=dict)
     _server: ThreadingHTTPServer | None = None
     _changed: threading.Condition = field(default_factory=threading.Condition)
+    # Called with each message as it is sent (meter-reading serve prints them).
+    observers: list[Callable[[SentMessage], None]] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -69,9 +72,10 @@ class FakeTwilio:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def add_media(self, message_sid: str, body: bytes, content_type: str) -> str:
+    def add_media(self, message_sid: str | None, body: bytes, content_type: str) -> str:
         """Hold a photo as Twilio would for an incoming message; returns its MediaUrl0."""
         media_sid = "ME" + uuid.uuid4().hex
+        message_sid = message_sid or "MM" + uuid.uuid4().hex
         path = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message_sid}/Media/{media_sid}"
         self._media[path] = _Media(body, content_type)
         return self.base_url + path
@@ -92,6 +96,8 @@ class FakeTwilio:
         with self._changed:
             self.sent.append(message)
             self._changed.notify_all()
+        for observer in self.observers:
+            observer(message)
 
     def _authorised(self, header: str | None) -> bool:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
