@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+
+from meter_reading.domain.contract import ConfirmedReading
 
 CONTRACT = Path(__file__).resolve().parents[1] / "contract"
 MESSAGE_SCHEMA = CONTRACT / "meter-reading.confirmed.v1.schema.json"
@@ -44,3 +47,17 @@ def assert_billing_message(properties: Any, body: bytes) -> dict[str, Any]:
     assert properties.type == message["schema"]
     assert properties.app_id == "meter-reading"
     return message
+
+
+def billing_message(reading_id: str) -> str:
+    """A valid billing message for `reading_id`, as the publish step builds it."""
+    return ConfirmedReading(
+        reading_id=reading_id,
+        sender="whatsapp:+27821234567",
+        reading=Decimal("3662.0"),
+        unit="kWh",
+        confidence=Decimal("0.97"),
+        s3_key=f"photos/{reading_id}.jpg",
+        photo_time="2026-11-26T10:00:00Z",
+        confirmed_time="2026-11-26T10:01:00+00:00",
+    ).to_json()

@@ -15,12 +15,11 @@ from meter_reading.adapters.storage import CloudFrontPhotoLinks, PhotoStore, Pre
 from meter_reading.adapters.tables import (
     ConfirmationRepository,
     InboundMessages,
-    Outbox,
     PendingConfirmation,
     ReadingRepository,
     ReadingSuperseded,
 )
-from meter_reading.domain.records import OutboxStatus, ReadingStatus
+from meter_reading.domain.records import ReadingStatus
 
 
 @pytest.fixture
@@ -170,33 +169,6 @@ def test_a_households_readings_by_time_and_a_typed_correction(aws: None) -> None
     confirmed = readings.recent(sender, 10, ReadingStatus.CONFIRMED)
     assert [r["reading_id"] for r in confirmed] == ["MM2", "MM1"]
     assert readings.recent("whatsapp:+27820000000", 10) == []
-
-
-def test_the_outbox_sends_once_and_never_resets_a_sent_message(aws: None) -> None:
-    outbox = Outbox(_table("outbox", "message_id", status_index=True))
-    outbox.add("MM3", '{"a": 1}', error="BrokerUnavailable")
-    assert [e.message_id for e in outbox.pending(limit=10)] == ["MM3"]
-
-    outbox.mark_sent("MM3")
-    outbox.add("MM3", '{"a": 1}', error="replayed catch")
-    entry = outbox.get("MM3")
-    assert entry is not None and entry.status is OutboxStatus.SENT
-    assert outbox.pending(limit=10) == []
-    with pytest.raises(Exception, match="ConditionalCheckFailed"):
-        outbox.mark_sent("MM3")
-
-
-def test_a_message_the_broker_keeps_refusing_leaves_the_retry_queue(aws: None) -> None:
-    outbox = Outbox(_table("outbox", "message_id", status_index=True))
-    outbox.add("MM6", "{}", error="PublishNotConfirmed")
-    outbox.record_failure("MM6", "BrokerUnavailable")  # outages never count as refusals
-
-    statuses = [outbox.record_refusal("MM6", "unroutable", max_refusals=3) for _ in range(3)]
-
-    assert statuses == [OutboxStatus.PENDING, OutboxStatus.PENDING, OutboxStatus.REFUSED]
-    assert outbox.pending(limit=10) == []
-    entry = outbox.get("MM6")
-    assert entry is not None and entry.status is OutboxStatus.REFUSED
 
 
 def test_a_stored_photo_is_reachable_through_its_presigned_link(aws: None) -> None:

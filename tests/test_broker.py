@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 import pika
 import pytest
+from billing_contract import billing_message
 from conftest import UNREACHABLE_AMQP_URL, BillingQueue
 from tcp_cut import CuttingProxy
 
@@ -22,20 +22,6 @@ from meter_reading.adapters.broker import (
     declare_billing_topology,
     unrouted_name,
 )
-from meter_reading.domain.contract import ConfirmedReading
-
-
-def billing_message(reading_id: str) -> str:
-    return ConfirmedReading(
-        reading_id=reading_id,
-        sender="whatsapp:+27821234567",
-        reading=Decimal("3662.0"),
-        unit="kWh",
-        confidence=Decimal("0.97"),
-        s3_key=f"photos/{reading_id}.jpg",
-        photo_time="2026-11-26T10:00:00Z",
-        confirmed_time="2026-11-26T10:01:00+00:00",
-    ).to_json()
 
 
 @pytest.fixture

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from meter_reading.domain.conversation import Household, Question
@@ -362,20 +365,72 @@ class UnknownMessage(Exception):
     pass
 
 
+#: The one outbox item that is not a message: the lease of the drain run that is publishing.
+#: It has no status, so it never shows in the status index.
+OUTBOX_DRAIN_LOCK = "#outbox-drain-lock"
+#: A lease counts as held this long past its expiry, in case clocks differ between Lambdas.
+LEASE_SKEW_SECONDS = 30
+
+
+def epoch_now() -> float:
+    return time.time()
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
     message_id: str
     body: str
     status: OutboxStatus
+    created_at: str = ""
+    attempts: int = 0
+    # A publish step holds the row while it publishes; nobody else may publish it meanwhile.
+    lease_owner: str | None = None
+    lease_expires: int | None = None  # epoch seconds
+
+    def leased(self, now: float) -> bool:
+        return self.lease_expires is not None and now < self.lease_expires + LEASE_SKEW_SECONDS
+
+
+class Claim(StrEnum):
+    """What a publish step may do with a message (see `Outbox.claim`)."""
+
+    CLAIMED = "CLAIMED"  # publish it now: nobody else will until the lease runs out
+    SENT = "SENT"  # the broker confirmed it before: publishing again would make a copy
+    DEAD = "DEAD"  # the broker refused it; ops have been told
+    TAKEN = "TAKEN"  # pending, and someone else's to publish (the drain, or a lease we lost)
+
+
+def _entry(item: dict[str, Any]) -> OutboxEntry:
+    expires = item.get("lease_expires")
+    return OutboxEntry(
+        message_id=item["message_id"],
+        body=item.get("body", ""),
+        status=OutboxStatus(item.get("status", OutboxStatus.PENDING.value)),
+        created_at=item.get("created_at", ""),
+        attempts=int(item.get("attempts", 0)),
+        lease_owner=item.get("lease_owner"),
+        lease_expires=int(expires) if expires is not None else None,
+    )
 
 
 @dataclass
 class Outbox:
-    """Billing messages the broker has not confirmed yet; drained by outbox_retry."""
+    """Every billing message, from the moment a publish is attempted; drained by outbox_retry.
+
+    PENDING rows wait for the broker; SENT rows record that the broker confirmed them (the
+    body is dropped then: the reading keeps the data, and billing has its copy); DEAD rows
+    were refused by the broker or hit a broker misconfiguration. Nothing is ever deleted.
+
+    Who publishes a PENDING row: the publish step holding its lease, otherwise the one
+    drain run holding the drain lock. So a retried step, or two overlapping drains, never
+    publish the same row at the same time, and a SENT row is never published again.
+    """
 
     table: Any
 
-    def add(self, message_id: str, body: str, error: str) -> None:
+    # -- the publish step ---------------------------------------------------------------
+    def add(self, message_id: str, body: str, error: str) -> OutboxStatus:
+        """Keep the message PENDING (unless it is already here); its status afterwards."""
         try:
             self.table.put_item(
                 Item={
@@ -389,68 +444,227 @@ class Outbox:
                 # A replayed Catch must not reset a message that was already sent.
                 ConditionExpression="attribute_not_exists(message_id)",
             )
+            return OutboxStatus.PENDING
         except Exception as err:
             if not _conditional_check_failed(err):
                 raise
+        existing = self.get(message_id)
+        return existing.status if existing is not None else OutboxStatus.PENDING
 
-    def pending(self, limit: int) -> list[OutboxEntry]:
-        response = self.table.query(
-            IndexName="status-index",
-            KeyConditionExpression="#status = :pending",
+    def claim(
+        self, message_id: str, body: str, owner: str, lease_seconds: int, now: float | None = None
+    ) -> Claim:
+        """Take the lease on the message for `owner`, creating its row if it has none.
+
+        The same owner may renew a lease it still holds (a step retried after an outage);
+        once the lease has run out the row belongs to the drain.
+        """
+        now = epoch_now() if now is None else now
+        until = int(now) + lease_seconds
+        try:
+            self.table.put_item(
+                Item={
+                    "message_id": message_id,
+                    "body": body,
+                    "status": OutboxStatus.PENDING.value,
+                    "created_at": utc_now(),
+                    "attempts": 0,
+                    "lease_owner": owner,
+                    "lease_expires": until,
+                },
+                ConditionExpression="attribute_not_exists(message_id)",
+            )
+            return Claim.CLAIMED
+        except Exception as error:
+            if not _conditional_check_failed(error):
+                raise
+        try:
+            self.table.update_item(
+                Key={"message_id": message_id},
+                UpdateExpression="SET lease_expires = :until",
+                ConditionExpression=(
+                    "#status = :pending AND lease_owner = :owner AND lease_expires > :now"
+                ),
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":until": until,
+                    ":pending": OutboxStatus.PENDING.value,
+                    ":owner": owner,
+                    ":now": int(now),
+                },
+            )
+            return Claim.CLAIMED
+        except Exception as error:
+            if not _conditional_check_failed(error):
+                raise
+        existing = self.get(message_id)
+        if existing is not None and existing.status is OutboxStatus.SENT:
+            return Claim.SENT
+        if existing is not None and existing.status is OutboxStatus.DEAD:
+            return Claim.DEAD
+        return Claim.TAKEN
+
+    def release(self, message_id: str, owner: str) -> None:
+        """Give up `owner`'s lease once no attempt of it can be running: the next drain may
+        publish the message without waiting for the lease to run out."""
+        try:
+            self.table.update_item(
+                Key={"message_id": message_id},
+                UpdateExpression="REMOVE lease_owner, lease_expires",
+                ConditionExpression="lease_owner = :owner",
+                ExpressionAttributeValues={":owner": owner},
+            )
+        except Exception as error:
+            if not _conditional_check_failed(error):
+                raise
+
+    def mark_sent(self, message_id: str, owner: str) -> bool:
+        """The broker confirmed it; False if `owner` had lost the lease (a copy may have gone)."""
+        old = self.table.update_item(
+            Key={"message_id": message_id},
+            UpdateExpression=(
+                "SET #status = :sent, published_at = :now REMOVE body, lease_owner, lease_expires"
+            ),
             ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":pending": OutboxStatus.PENDING.value},
-            Limit=limit,
+            ExpressionAttributeValues={":sent": OutboxStatus.SENT.value, ":now": utc_now()},
+            ReturnValues="ALL_OLD",
+        ).get("Attributes", {})
+        return bool(old.get("lease_owner") == owner and old.get("status") != "SENT")
+
+    def mark_dead(self, message_id: str, reason: str) -> None:
+        """The broker refused it, or cannot take it as configured: out of the queue, kept."""
+        try:
+            self.table.update_item(
+                Key={"message_id": message_id},
+                UpdateExpression=(
+                    "SET #status = :dead, dead_at = :now, last_error = :error, "
+                    "attempts = if_not_exists(attempts, :zero) + :one "
+                    "REMOVE lease_owner, lease_expires"
+                ),
+                # A message the broker confirmed once stays SENT whatever happens after.
+                ConditionExpression="#status <> :sent",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":dead": OutboxStatus.DEAD.value,
+                    ":sent": OutboxStatus.SENT.value,
+                    ":now": utc_now(),
+                    ":error": reason[:1000],
+                    ":zero": 0,
+                    ":one": 1,
+                },
+            )
+        except Exception as error:
+            if not _conditional_check_failed(error):
+                raise
+
+    def record_failure(self, message_id: str, error: str) -> None:
+        """The broker was unreachable: the row stays PENDING, however long the outage lasts."""
+        self.table.update_item(
+            Key={"message_id": message_id},
+            UpdateExpression=(
+                "SET attempts = if_not_exists(attempts, :zero) + :one, last_error = :error"
+            ),
+            ExpressionAttributeValues={":zero": 0, ":one": 1, ":error": error[:1000]},
         )
-        return [
-            OutboxEntry(item["message_id"], item["body"], OutboxStatus(item["status"]))
-            for item in response.get("Items", [])
-        ]
+
+    def requeue(self, message_id: str) -> bool:
+        """Ops, once the broker is fixed: a DEAD message goes back to PENDING."""
+        try:
+            self.table.update_item(
+                Key={"message_id": message_id},
+                UpdateExpression="SET #status = :pending, requeued_at = :now",
+                ConditionExpression="#status = :dead AND attribute_exists(body)",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":pending": OutboxStatus.PENDING.value,
+                    ":dead": OutboxStatus.DEAD.value,
+                    ":now": utc_now(),
+                },
+            )
+            return True
+        except Exception as error:
+            if not _conditional_check_failed(error):
+                raise
+            return False
 
     def get(self, message_id: str) -> OutboxEntry | None:
         item = self.table.get_item(Key={"message_id": message_id}, ConsistentRead=True).get("Item")
-        if item is None:
-            return None
-        return OutboxEntry(item["message_id"], item["body"], OutboxStatus(item["status"]))
+        return _entry(item) if item is not None else None
 
-    def mark_sent(self, message_id: str) -> None:
-        self.table.update_item(
-            Key={"message_id": message_id},
-            UpdateExpression="SET #status = :sent, sent_at = :now",
-            ConditionExpression="#status = :pending",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":sent": OutboxStatus.SENT.value,
-                ":pending": OutboxStatus.PENDING.value,
-                ":now": utc_now(),
-            },
-        )
+    # -- the drain ------------------------------------------------------------------------
+    def pending(self, limit: int) -> list[OutboxEntry]:
+        for page in self.pending_pages(limit):
+            return page[:limit]
+        return []
 
-    def record_failure(self, message_id: str, error: str) -> None:
-        """The broker was unreachable: try again next run, however long the outage lasts."""
-        self.table.update_item(
-            Key={"message_id": message_id},
-            UpdateExpression="SET attempts = attempts + :one, last_error = :error",
-            ExpressionAttributeValues={":one": 1, ":error": error[:1000]},
-        )
-
-    def record_refusal(self, message_id: str, error: str, max_refusals: int) -> OutboxStatus:
-        """The broker refused the message; after `max_refusals` it leaves the retry queue."""
-        attributes = self.table.update_item(
-            Key={"message_id": message_id},
-            UpdateExpression=(
-                "SET attempts = attempts + :one, last_error = :error, "
-                "refusals = if_not_exists(refusals, :zero) + :one"
+    def pending_pages(self, page_size: int) -> Iterator[list[OutboxEntry]]:
+        """PENDING rows, a page at a time, from the status index (eventually consistent)."""
+        query: dict[str, Any] = {
+            "IndexName": "status-index",
+            "KeyConditionExpression": "#status = :pending",
+            "ProjectionExpression": (
+                "message_id, body, #status, created_at, attempts, lease_owner, lease_expires"
             ),
-            ExpressionAttributeValues={":one": 1, ":zero": 0, ":error": error[:1000]},
-            ReturnValues="ALL_NEW",
-        )["Attributes"]
-        if int(attributes["refusals"]) < max_refusals:
-            return OutboxStatus.PENDING
-        # Otherwise these would stay first in the index and starve every newer message.
-        self.table.update_item(
-            Key={"message_id": message_id},
-            UpdateExpression="SET #status = :refused",
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={":refused": OutboxStatus.REFUSED.value},
-        )
-        return OutboxStatus.REFUSED
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":pending": OutboxStatus.PENDING.value},
+            "Limit": page_size,
+        }
+        while True:
+            response = self.table.query(**query)
+            entries = [_entry(item) for item in response.get("Items", [])]
+            if entries:
+                yield entries
+            if "LastEvaluatedKey" not in response:
+                return
+            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+    def mark_sent_many(self, entries: Sequence[OutboxEntry]) -> None:
+        """What the drain published: batched writes, safe because the drain lock is held.
+
+        Only the drain-lock holder publishes unleased PENDING rows, and a step never takes
+        back a lease that has run out, so nobody else writes these rows meanwhile.
+        """
+        now = utc_now()
+        with self.table.batch_writer() as batch:  # resends what DynamoDB leaves unprocessed
+            for entry in entries:
+                batch.put_item(
+                    Item={
+                        "message_id": entry.message_id,
+                        "status": OutboxStatus.SENT.value,
+                        "created_at": entry.created_at or now,
+                        "attempts": entry.attempts + 1,
+                        "published_at": now,
+                    }
+                )
+
+    def acquire_drain_lock(self, owner: str, until: int, now: float | None = None) -> bool:
+        """One drain at a time: False while another run's lease has not run out."""
+        try:
+            self.table.put_item(
+                Item={
+                    "message_id": OUTBOX_DRAIN_LOCK,
+                    "lease_owner": owner,
+                    "lease_expires": until,
+                    "acquired_at": utc_now(),
+                },
+                ConditionExpression="attribute_not_exists(message_id) OR lease_expires < :now",
+                ExpressionAttributeValues={
+                    ":now": int(epoch_now() if now is None else now) - LEASE_SKEW_SECONDS
+                },
+            )
+            return True
+        except Exception as error:
+            if not _conditional_check_failed(error):
+                raise
+            return False
+
+    def release_drain_lock(self, owner: str) -> None:
+        try:
+            self.table.delete_item(
+                Key={"message_id": OUTBOX_DRAIN_LOCK},
+                ConditionExpression="lease_owner = :owner",
+                ExpressionAttributeValues={":owner": owner},
+            )
+        except Exception as error:
+            if not _conditional_check_failed(error):
+                raise

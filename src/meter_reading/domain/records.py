@@ -26,5 +26,6 @@ class ReadingSource(StrEnum):
 class OutboxStatus(StrEnum):
     PENDING = "PENDING"
     SENT = "SENT"
-    # The broker refused it again and again: out of the retry queue, kept for ops to look at.
-    REFUSED = "REFUSED"
+    # The broker refused it (nack, unroutable) or cannot take it as configured: out of the
+    # retry queue, never deleted, and an alarm raised; ops requeue it once the cause is fixed.
+    DEAD = "DEAD"
