@@ -70,6 +70,11 @@ def execution_view(execution: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class _Server(ThreadingHTTPServer):
+    # Many households at once: the default backlog of 5 resets connections under a burst.
+    request_queue_size = 128
+
+
 class WebhookServer:
     """Serves one running LocalPipeline over HTTP until `stop()` (Ctrl-C in the CLI)."""
 
@@ -84,7 +89,7 @@ class WebhookServer:
         self.pipeline = pipeline
         self._echo = echo
         self._echo_lock = threading.Lock()
-        self._http = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._http = _Server((host, port), _handler_for(self))
         self._http.daemon_threads = True
         bound_host, bound_port = self._http.server_address[:2]
         self.local_url = f"http://{bound_host!s}:{bound_port}"

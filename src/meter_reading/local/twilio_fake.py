@@ -56,7 +56,7 @@ class FakeTwilio:
         return self.base_url.removeprefix("http://")
 
     def start(self) -> FakeTwilio:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _Server(("127.0.0.1", 0), _handler_for(self))
         threading.Thread(target=self._server.serve_forever, name="fake-twilio", daemon=True).start()
         return self
 
@@ -102,6 +102,12 @@ class FakeTwilio:
     def _authorised(self, header: str | None) -> bool:
         expected = base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
         return header == f"Basic {expected}"
+
+
+class _Server(ThreadingHTTPServer):
+    # Many executions fetch media and send messages at once: more than the default backlog of 5.
+    request_queue_size = 128
+    daemon_threads = True
 
 
 def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
