@@ -43,7 +43,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         logger.warning("broker unavailable, outbox kept", extra={"failure": report.failure})
     if report.locked_out:
         logger.info("another run is draining the outbox")
-    logger.info("outbox drained", extra={"sent": report.sent, "left": report.left})
+    logger.info(
+        "outbox drained",
+        extra={
+            "sent": report.sent,
+            "left": report.left,
+            "broker_seconds": round(report.broker_seconds, 3),
+            "table_seconds": round(report.table_seconds, 3),
+        },
+    )
     return {
         "sent": report.sent,
         "dead": len(report.dead),
@@ -51,4 +59,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "failure": report.failure,
         "locked_out": report.locked_out,
         "out_of_time": report.out_of_time,
+        "broker_seconds": round(report.broker_seconds, 3),
+        "table_seconds": round(report.table_seconds, 3),
     }

@@ -602,9 +602,8 @@ class Outbox:
         query: dict[str, Any] = {
             "IndexName": "status-index",
             "KeyConditionExpression": "#status = :pending",
-            "ProjectionExpression": (
-                "message_id, body, #status, created_at, attempts, lease_owner, lease_expires"
-            ),
+            # Only what the drain needs: every value read costs, and a backlog is big.
+            "ProjectionExpression": "message_id, body, created_at, lease_expires",
             "ExpressionAttributeNames": {"#status": "status"},
             "ExpressionAttributeValues": {":pending": OutboxStatus.PENDING.value},
             "Limit": page_size,
@@ -632,7 +631,6 @@ class Outbox:
                         "message_id": entry.message_id,
                         "status": OutboxStatus.SENT.value,
                         "created_at": entry.created_at or now,
-                        "attempts": entry.attempts + 1,
                         "published_at": now,
                     }
                 )
