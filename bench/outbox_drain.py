@@ -8,10 +8,11 @@ as the Keep-in-outbox step writes them), then invokes the real outbox_retry hand
 has nothing PENDING. A queue bound to the bench's own billing exchange plays billing: every
 message it gets is counted by message_id.
 
-Prints each run, then the totals; the last line is exactly
+Prints each run, then the totals: the broker's share of the time (publishing and waiting
+for confirms) and the outbox table's (moto). The last line is exactly
 ``drained=N msg_per_s=X runs=R lost=L duplicated=D``, where msg_per_s is rows drained per
-second of the runs' wall time (DynamoDB on moto and the broker together), lost counts
-seeded rows billing never got, duplicated the copies beyond the first.
+second of the runs' whole wall time (moto and the broker together), lost counts seeded rows
+billing never got, duplicated the copies beyond the first.
 """
 
 from __future__ import annotations
@@ -193,13 +194,15 @@ def main(argv: list[str] | None = None) -> int:
             handler, timeout = _outbox_retry_handler()
 
             runs = drained = 0
-            drain_seconds = 0.0
+            drain_seconds = broker_seconds = table_seconds = 0.0
             while runs < args.max_runs:
                 runs += 1
                 started = time.monotonic()
                 result = handler({"source": "aws.events"}, BenchContext(timeout))
                 seconds = time.monotonic() - started
                 drain_seconds += seconds
+                broker_seconds += float(result["broker_seconds"])
+                table_seconds += float(result["table_seconds"])
                 drained += int(result["sent"])
                 print(
                     f"run {runs}: sent={result['sent']} dead={result['dead']} "
@@ -227,6 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     rate = drained / drain_seconds if drain_seconds else 0.0
     print(f"billing received {sum(received.values())} messages, {len(received)} distinct")
     print(f"drain: {drained} rows in {drain_seconds:.2f} s over {runs} run(s)")
+    if broker_seconds:
+        print(
+            f"of which publishing and waiting for confirms: {broker_seconds:.2f} s "
+            f"({drained / broker_seconds:.0f} msg/s); reading and writing the outbox table "
+            f"on moto: {table_seconds:.2f} s"
+        )
     print(
         f"drained={drained} msg_per_s={rate:.0f} runs={runs} lost={lost} duplicated={duplicated}"
     )
