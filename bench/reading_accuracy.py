@@ -1,32 +1,55 @@
-"""Reading-extraction accuracy on the labelled meter photos.
+"""Reading accuracy on the labelled meter photos, through the extract step's own path.
 
     python bench/reading_accuracy.py [PHOTOS_DIR] [--verbose] [--type electricity-lcd]
 
-PHOTOS_DIR holds ``labels.csv`` and ``images/`` (default: ../shared/meter-photos
-beside the project root). For each meter type it prints the number of photos,
-exact reads, confident-but-wrong reads (status "ok" but not exact), uncertain,
-unreadable and the median seconds per photo.
+PHOTOS_DIR holds ``labels.csv`` and ``images/`` (default: ../shared/meter-photos beside
+the project root). Each photo goes through the Textract stand-in and then the meter
+reader, exactly as the state machine's extract step and ``meter-reading read`` do.
 
-Exact: the extracted reading's digits (decimal separator dropped, leading zeros
-stripped) equal ``reading_digits`` (leading zeros stripped) or a value of
-``also_accept`` (``|``-separated).
+Per meter type it prints: photos; digits right (point ignored); value right (what billing
+receives: the reading as a number equals ``reading_display`` where given, else the digits
+rule); ok; ok-but-wrong by value; uncertain; unreadable; median seconds per photo. A photo
+of something that is not a utility meter (fuel pumps) is right when it is ``unreadable``
+with reason ``not_a_meter``. Then the calibration (confidence band -> share right by
+value), the recognizer alone on the display crops it never trained on, and peak memory.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import resource
 import statistics
 import sys
 import time
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from meter_reading.domain.extraction import ReadingResult
 from meter_reading.local.ocr_engine import OfflineTextDetector
 from meter_reading.local.photo_reader import read_photo
 
-DEFAULT_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "meter-photos"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+DEFAULT_DIR = SHARED / "meter-photos"
+CROPS_DIR = SHARED / "display-crops"
+NOT_METERS = {"fuel-pump-lcd"}
+
+
+def digits_of(reading: str | None) -> str | None:
+    if reading is None:
+        return None
+    digits = "".join(c for c in reading if c.isdigit())
+    return digits.lstrip("0") or "0" if digits else None
+
+
+def same_number(a: str | None, b: str) -> bool:
+    if a is None:
+        return False
+    try:
+        return Decimal(a) == Decimal(b)
+    except InvalidOperation:
+        return False
 
 
 @dataclass
@@ -34,23 +57,27 @@ class Row:
     file: str
     meter_type: str
     accepted: list[str]
+    display: str
     result: ReadingResult
     seconds: float
 
     @property
-    def exact(self) -> bool:
-        return normalise(self.result.reading) in self.accepted
+    def digits_right(self) -> bool:
+        if self.meter_type in NOT_METERS:
+            return self.value_right
+        return digits_of(self.result.reading) in self.accepted
 
     @property
-    def confident_wrong(self) -> bool:
-        return self.result.status == "ok" and not self.exact
+    def value_right(self) -> bool:
+        if self.meter_type in NOT_METERS:
+            return self.result.status == "unreadable" and self.result.reason == "not_a_meter"
+        if self.display:
+            return same_number(self.result.reading, self.display)
+        return self.digits_right
 
-
-def normalise(reading: str | None) -> str | None:
-    if reading is None:
-        return None
-    digits = "".join(c for c in reading if c.isdigit())
-    return digits.lstrip("0") or "0" if digits else None
+    @property
+    def ok_but_wrong(self) -> bool:
+        return self.result.status == "ok" and not self.value_right
 
 
 def _accepted(row: dict[str, str]) -> list[str]:
@@ -60,18 +87,65 @@ def _accepted(row: dict[str, str]) -> list[str]:
 
 def summarise(name: str, rows: list[Row]) -> str:
     n = len(rows)
-    exact = sum(r.exact for r in rows)
-    wrong = sum(r.confident_wrong for r in rows)
-    uncertain = sum(r.result.status == "uncertain" for r in rows)
-    unreadable = sum(r.result.status == "unreadable" for r in rows)
-    median = statistics.median(r.seconds for r in rows) if rows else 0.0
 
     def pct(k: int) -> str:
         return f"{k:4d} ({100.0 * k / n:5.1f}%)" if n else f"{k:4d}"
 
+    median = statistics.median(r.seconds for r in rows) if rows else 0.0
     return (
-        f"{name:<18} {n:6d}  {pct(exact)}  {pct(wrong)}  {pct(uncertain)}  "
-        f"{pct(unreadable)}  {median:8.2f}"
+        f"{name:<16} {n:6d}  {pct(sum(r.digits_right for r in rows))}  "
+        f"{pct(sum(r.value_right for r in rows))}  "
+        f"{pct(sum(r.result.status == 'ok' for r in rows))}  "
+        f"{pct(sum(r.ok_but_wrong for r in rows))}  "
+        f"{pct(sum(r.result.status == 'uncertain' for r in rows))}  "
+        f"{pct(sum(r.result.status == 'unreadable' for r in rows))}  {median:8.2f}"
+    )
+
+
+def calibration(rows: list[Row]) -> list[str]:
+    bands = [(0.0, 0.5), (0.5, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 0.95), (0.95, 1.01)]
+    out = ["confidence band  photos  right by value"]
+    for lo, hi in bands:
+        inside = [
+            r for r in rows if r.result.reading is not None and lo <= r.result.confidence < hi
+        ]
+        right = sum(r.value_right for r in inside)
+        share = f"{100.0 * right / len(inside):5.1f}%" if inside else "    -"
+        out.append(f"{lo:4.2f}-{min(hi, 1.0):4.2f}      {len(inside):6d}  {right:4d} {share}")
+    return out
+
+
+def recognizer_on_crops(crops_dir: Path) -> str:
+    """The recognizer alone on the display crops cut from the benchmark photos.
+
+    Those crops are never trained on (training/ leaves out every crop with a ``photo``).
+    """
+    import numpy as np
+    from PIL import Image
+
+    from meter_reading.reader.recognizer import DisplayRecognizer
+
+    with (crops_dir / "labels.csv").open(newline="") as fh:
+        held_out = [r for r in csv.DictReader(fh) if r["photo"].strip()]
+    if not held_out:
+        return "recognizer on held-out display crops: none found"
+    recognizer = DisplayRecognizer()
+    crops = [
+        np.asarray(Image.open(crops_dir / "images" / r["file"]).convert("RGB"), dtype=np.uint8)
+        for r in held_out
+    ]
+    reads = recognizer.read(crops)
+    digits = sum(
+        digits_of(t) == digits_of(r["reading"]) for (t, _), r in zip(reads, held_out, strict=True)
+    )
+    value = sum(
+        same_number(t or None, r["reading"]) for (t, _), r in zip(reads, held_out, strict=True)
+    )
+    n = len(held_out)
+    return (
+        f"recognizer alone on {n} held-out display crops: digits right {digits}/{n} "
+        f"({100.0 * digits / n:.1f}%), point placed right (value) {value}/{n} "
+        f"({100.0 * value / n:.1f}%)"
     )
 
 
@@ -80,7 +154,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("photos", nargs="?", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--verbose", "-v", action="store_true", help="one line per photo")
     parser.add_argument("--type", action="append", help="only this meter_type (repeatable)")
-    parser.add_argument("--limit", type=int, default=0, help="at most N photos per type")
     args = parser.parse_args(argv)
 
     labels = args.photos / "labels.csv"
@@ -91,42 +164,49 @@ def main(argv: list[str] | None = None) -> int:
         entries = list(csv.DictReader(fh))
     if args.type:
         entries = [e for e in entries if e["meter_type"] in args.type]
-    if args.limit:
-        per_type: dict[str, int] = {}
-        kept = []
-        for e in entries:
-            per_type[e["meter_type"]] = per_type.get(e["meter_type"], 0) + 1
-            if per_type[e["meter_type"]] <= args.limit:
-                kept.append(e)
-        entries = kept
 
     detector = OfflineTextDetector()
     rows: list[Row] = []
     for e in entries:
-        path = args.photos / "images" / e["file"]
         start = time.perf_counter()
-        result = read_photo(path, detector)
+        result = read_photo(args.photos / "images" / e["file"], detector)
         seconds = time.perf_counter() - start
-        row = Row(e["file"], e["meter_type"], _accepted(e), result, seconds)
+        row = Row(
+            e["file"],
+            e["meter_type"],
+            _accepted(e),
+            (e.get("reading_display") or "").strip(),
+            result,
+            seconds,
+        )
         rows.append(row)
         if args.verbose:
-            mark = "EXACT" if row.exact else ("WRONG" if row.confident_wrong else "-----")
+            mark = "RIGHT" if row.value_right else ("WRONG" if row.ok_but_wrong else "-----")
+            label = row.display or e["reading_digits"]
             print(
-                f"{mark} {row.meter_type:<17} {e['file'][:40]:<40} label={e['reading_digits']:<9} "
+                f"{mark} {row.meter_type:<15} {e['file'][:30]:<30} label={label:<10} "
                 f"read={result.reading!s:<10} {result.status:<10} conf={result.confidence:.2f} "
                 f"{result.reason or ''} {seconds:.2f}s",
                 flush=True,
             )
 
     header = (
-        f"{'meter_type':<18} {'photos':>6}  {'exact':>12}  {'ok-but-wrong':>12}  "
-        f"{'uncertain':>12}  {'unreadable':>12}  {'median_s':>8}"
+        f"{'meter_type':<16} {'photos':>6}  {'digits right':>12}  {'value right':>12}  "
+        f"{'ok':>12}  {'ok-but-wrong':>12}  {'uncertain':>12}  {'unreadable':>12}  "
+        f"{'median_s':>8}"
     )
     print(header)
     print("-" * len(header))
     for meter_type in sorted({r.meter_type for r in rows}):
         print(summarise(meter_type, [r for r in rows if r.meter_type == meter_type]))
     print(summarise("all", rows))
+    print()
+    print("\n".join(calibration([r for r in rows if r.meter_type not in NOT_METERS])))
+    print()
+    if (CROPS_DIR / "labels.csv").is_file():
+        print(recognizer_on_crops(CROPS_DIR))
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory (max RSS of the process): {peak_mib:.0f} MiB")
     return 0
 
 

@@ -200,9 +200,27 @@ def test_too_short_or_too_long_numbers_are_not_registers() -> None:
     assert extract_reading(blocks).status == "unreadable"
 
 
-def test_fuel_pump_display_is_not_a_confident_meter_reading() -> None:
+def test_fuel_pump_display_is_not_a_meter() -> None:
     blocks = face(line("43.00", 0.2, 0.3, 0.5, 0.3), line("LITRES", 0.3, 0.7, 0.3, 0.1))
     result = extract_reading(blocks)
-    assert result.status == "uncertain"
-    assert result.reason == "not_a_meter"
-    assert result.value == Decimal("43.00")
+    assert (result.status, result.reason, result.reading) == ("unreadable", "not_a_meter", None)
+    assert result.meter_type == "unknown"
+
+
+def test_water_drums_are_whole_cubic_metres_never_kwh() -> None:
+    result = extract_reading(face(line("00521.3 m3", 0.1, 0.3, 0.6, 0.2)))
+    assert (result.reading, result.unit, result.meter_type) == ("00521", "m³", "water")
+
+
+def test_gas_meter_reads_in_cubic_metres() -> None:
+    blocks = face(line("04417 m3", 0.1, 0.3, 0.6, 0.2), line("GAS METER G4", 0.1, 0.7, 0.4, 0.08))
+    result = extract_reading(blocks)
+    assert (result.reading, result.unit, result.meter_type) == ("04417", "m³", "gas")
+
+
+def test_electricity_keeps_the_point_where_the_register_prints_it() -> None:
+    result = extract_reading(
+        face(line("02050.9", 0.1, 0.3, 0.6, 0.2), line("kWh", 0.75, 0.4, 0.1, 0.08))
+    )
+    assert (result.reading, result.unit, result.meter_type) == ("02050.9", "kWh", "electricity")
+    assert result.value == Decimal("2050.9")

@@ -1,22 +1,18 @@
-"""The offline OCR engine: Textract-shaped output and end-to-end reads of photos."""
+"""The local stand-in for Textract: Textract-shaped lines, oriented as Textract orients them."""
 
 from __future__ import annotations
 
-import csv
+import io
 import uuid
-from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from meter_reading.domain.blocks import blocks_from_textract
-from meter_reading.domain.extraction import ReadingResult
-from meter_reading.local.ocr_engine import OfflineTextDetector, _vote
-from meter_reading.local.photo_reader import read_photo
+from meter_reading.local.ocr_engine import OfflineTextDetector
 from meter_reading.local.sample_photo import render_blank_photo, render_meter_photo
-
-SHARED_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "meter-photos"
+from meter_reading.reader.lines import TextLine, lines_from_textract
 
 
 @pytest.fixture(scope="module")
@@ -29,38 +25,15 @@ def sample_blocks(detector: OfflineTextDetector) -> list[dict[str, Any]]:
     return detector.detect(render_meter_photo("03662.0"))
 
 
-def test_sample_photo_reads_back(detector: OfflineTextDetector) -> None:
-    result = read_photo(render_meter_photo("03662.0"), detector)
-    assert result.status == "ok"
-    assert result.value == Decimal("3662.0")
-    assert result.unit == "kWh"
-
-
-@pytest.mark.parametrize("reading", ["12345.6", "20509", "004815.2", "04521.7", "1111.1"])
-def test_other_rendered_readings_read_back(detector: OfflineTextDetector, reading: str) -> None:
-    result = read_photo(render_meter_photo(reading), detector)
-    assert result.value == Decimal(reading)
-    assert result.status == "ok"
-
-
 def test_rendered_photos_are_deterministic() -> None:
     assert render_meter_photo("04521.7") == render_meter_photo("04521.7")
     assert render_meter_photo("04521.7") != render_meter_photo("04521.8")
     assert render_blank_photo() == render_blank_photo()
 
 
-def test_read_photo_accepts_a_path(detector: OfflineTextDetector, tmp_path: Path) -> None:
-    photo = tmp_path / "meter.jpg"
-    photo.write_bytes(render_meter_photo("03662.0"))
-    assert read_photo(photo, detector).value == Decimal("3662.0")
-
-
-def test_blank_photo_is_unreadable(detector: OfflineTextDetector) -> None:
-    result = read_photo(render_blank_photo(), detector)
-    assert result.status == "unreadable"
-    assert result.reading is None
-    assert result.value is None
-    assert result.reason in ("no_text", "no_display")
+def test_blank_photo_has_no_lines(detector: OfflineTextDetector) -> None:
+    blocks = detector.detect(render_blank_photo())
+    assert [b for b in blocks if b["BlockType"] == "LINE"] == []
 
 
 def test_blank_photo_still_has_a_page_block(detector: OfflineTextDetector) -> None:
@@ -127,55 +100,33 @@ def test_blocks_pass_the_textract_parser(sample_blocks: list[dict[str, Any]]) ->
     assert any("kWh" in t for t in texts)
 
 
+def _lines(blocks: list[dict[str, Any]]) -> list[TextLine]:
+    return lines_from_textract(blocks, 1000, 700)
+
+
+def test_the_stand_in_only_detects_and_recognises(sample_blocks: list[dict[str, Any]]) -> None:
+    # What Textract would give: the lines as read, no display votes, no decimal placed for it.
+    texts = [ln.text for ln in _lines(sample_blocks)]
+    assert any(t.replace(".", "").replace(" ", "").startswith("036620") for t in texts)
+    assert all(ln.confidence <= 1.0 for ln in _lines(sample_blocks))
+
+
+def test_an_upside_down_photo_gets_polygons_that_start_at_the_texts_top_left(
+    detector: OfflineTextDetector,
+) -> None:
+    photo = Image.open(io.BytesIO(render_meter_photo("03662.0"))).rotate(180)
+    out = io.BytesIO()
+    photo.save(out, "JPEG", quality=90)
+    lines = _lines(detector.detect(out.getvalue()))
+    words = [ln for ln in lines if ln.letters >= 3 and ln.digits == 0]
+    assert words, [ln.text for ln in lines]
+    # Read as Textract reads a turned page: the text runs right to left across the photo.
+    assert all(abs(abs(ln.direction) - 180) < 20 for ln in words)
+    assert any("METER" in ln.text.upper() for ln in words)
+
+
 def test_same_detector_is_reusable(detector: OfflineTextDetector) -> None:
-    first = read_photo(render_meter_photo("20509"), detector)
-    second = read_photo(render_meter_photo("20509"), detector)
-    assert first.reading == second.reading
-    assert first.value == Decimal(20509)
-
-
-def _electricity_photos(limit: int) -> list[dict[str, str]]:
-    labels = SHARED_PHOTOS / "labels.csv"
-    if not labels.is_file():
-        pytest.skip(f"shared meter photos not found at {SHARED_PHOTOS} (../shared is absent)")
-    with labels.open(newline="") as fh:
-        rows = [r for r in csv.DictReader(fh) if r["meter_type"] == "electricity-lcd"]
-    return rows[:limit]
-
-
-def test_pipeline_runs_on_real_electricity_photos(detector: OfflineTextDetector) -> None:
-    rows = _electricity_photos(limit=4)
-    assert rows
-    for row in rows:
-        result = read_photo(SHARED_PHOTOS / "images" / row["file"], detector)
-        assert isinstance(result, ReadingResult)
-        assert result.status in ("ok", "uncertain", "unreadable")
-        assert 0.0 <= result.confidence <= 1.0
-        if result.status == "unreadable":
-            assert result.reading is None and result.reason
-        else:
-            assert result.reading is not None
-            assert result.value is not None and result.value >= 0
-            digits = result.reading.replace(".", "")
-            assert digits.isdigit() and 4 <= len(digits) <= 8
-        if result.status == "uncertain":
-            assert result.reason
-
-
-def test_display_reads_are_combined_by_vote() -> None:
-    # Same value with and without the decimal point or a leading zero: one vote.
-    voted = _vote([("4414.7", 0.95), ("44147", 0.99), ("04414.7", 0.97)])
-    assert voted is not None
-    reading, confidence, _ = voted
-    assert reading == "04414.7"
-    assert confidence > 0.9
-    # A bare trailing decimal point counts for the read that completes it.
-    voted = _vote([("1573.", 0.99), ("1573.", 0.98), ("1573.1", 0.97), ("1578", 0.9)])
-    assert voted is not None and voted[0] == "1573.1"
-    # A unit after the digits is not a digit; an icon before the zero padding is dropped.
-    voted = _vote([("03662.0 om", 0.9), ("8003662.0", 0.9), ("03662.0", 1.0)])
-    assert voted is not None and voted[0] == "03662.0" and voted[1] > 0.85
-    # Disagreeing reads lower the confidence; reads without digits are no votes.
-    voted = _vote([("008701.3", 0.9), ("008901.3", 0.9), ("CUM", 0.9)])
-    assert voted is not None and voted[1] < 0.5
-    assert _vote([("kWh", 0.9), ("CUM", 0.8)]) is None
+    photo = render_meter_photo("20509")
+    assert [b["Text"] for b in detector.detect(photo) if b["BlockType"] == "LINE"] == [
+        b["Text"] for b in detector.detect(photo) if b["BlockType"] == "LINE"
+    ]

@@ -1,4 +1,4 @@
-"""OCR steps: fetch the photo from Twilio, run Textract on it, pick the reading out."""
+"""OCR steps: fetch the photo from Twilio, start and check Textract (extract: functions/extract)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from meter_reading import wiring
 from meter_reading.adapters.storage import photo_key
-from meter_reading.domain import extraction
-from meter_reading.domain.blocks import blocks_from_textract
 
 logger = Logger(service="meter-reading-ocr")
 
@@ -45,19 +43,3 @@ def check_text_detection(event: dict[str, Any], context: LambdaContext) -> dict[
         "message": message or "",
     }
 
-
-@logger.inject_lambda_context
-def extract_reading(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    raw_blocks = wiring.text_detection().blocks(event["job_id"])
-    result = extraction.extract_reading(blocks_from_textract(raw_blocks))
-    logger.info(
-        "reading extracted",
-        extra={"status": result.status, "confidence": result.confidence, "reason": result.reason},
-    )
-    return {
-        "status": result.status,
-        "reading": result.reading,
-        "unit": result.unit,
-        "confidence": result.confidence,
-        "reason": result.reason,
-    }

@@ -120,8 +120,11 @@ def _read(photos: list[Path]) -> int:
                 {
                     "file": str(photo),
                     "reading": result.reading,
+                    "unit": result.unit,
+                    "meter_type": result.meter_type,
                     "confidence": round(result.confidence, 3),
                     "status": result.status,
+                    "reason": result.reason,
                 }
             )
         )

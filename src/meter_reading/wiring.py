@@ -104,9 +104,10 @@ def text_detection() -> TextDetection:
 
 @cache
 def display_reader() -> DisplayReader:
-    from meter_reading.reader.meter import default_display_reader
+    from meter_reading.reader.display import DisplayReader
+    from meter_reading.reader.meter import recognizer
 
-    return default_display_reader()
+    return DisplayReader(recognizer(), text_detection().detect)
 
 
 @cache

@@ -1,4 +1,4 @@
-"""Amazon Textract's asynchronous text detection on a photo in S3."""
+"""Amazon Textract: asynchronous text detection of a photo in S3, synchronous of small images."""
 
 from __future__ import annotations
 
@@ -24,6 +24,12 @@ class TextDetection:
         """(JobStatus, StatusMessage) without fetching the blocks."""
         response = self.textract.get_document_text_detection(JobId=job_id, MaxResults=1)
         return response["JobStatus"], response.get("StatusMessage")
+
+    def detect(self, image: bytes) -> list[dict[str, Any]]:
+        """Blocks of a small image sent inline (DetectDocumentText): the reader's display crops."""
+        response = self.textract.detect_document_text(Document={"Bytes": image})
+        blocks: list[dict[str, Any]] = response.get("Blocks", [])
+        return blocks
 
     def blocks(self, job_id: str) -> list[dict[str, Any]]:
         """All blocks of a finished job, following NextToken through every page of results."""

@@ -35,6 +35,10 @@ from typing import Literal
 from meter_reading.domain.blocks import BoundingBox, TextBlock
 
 ReadingStatus = Literal["ok", "uncertain", "unreadable"]
+MeterType = Literal["electricity", "water", "gas", "unknown"]
+
+#: The unit each kind of meter counts in: what every message and billing shows.
+UNITS: dict[str, str] = {"electricity": "kWh", "water": "m³", "gas": "m³", "unknown": "kWh"}
 
 #: Minimum confidence (0..1) for a reading to be returned as "ok". Chosen on the
 #: benchmark photos (electricity LCDs): "ok" readings were wrong on 1% of them, and
@@ -58,6 +62,7 @@ class ReadingResult:
     unit: str
     confidence: float
     reason: str | None
+    meter_type: MeterType = "electricity"
 
     @property
     def value(self) -> Decimal | None:
@@ -113,6 +118,7 @@ _NOT_REGISTER_SUFFIX = re.compile(
 _UNIT_SUFFIX = re.compile(r"^(k?w\s*h?|h|kvah|m3|m)$", re.IGNORECASE)
 # Words of displays that are not utility meters (fuel pumps, shop scales, taxi meters).
 _NOT_A_METER = re.compile(r"\b(litres?|liters?|ltrs?|gallons?|price|amount|sale)\b", re.IGNORECASE)
+_GAS = re.compile(r"\bgas\b", re.IGNORECASE)
 _UNIT_M3 = re.compile(r"^(m3|m³|m\^3)$", re.IGNORECASE)
 
 
@@ -492,27 +498,44 @@ def _unit_of_page(blocks: Sequence[TextBlock]) -> str | None:
     return None
 
 
+def _meter_type(unit: str | None, blocks: Sequence[TextBlock]) -> MeterType:
+    if unit == "m³":
+        return "gas" if any(_GAS.search(b.text) for b in blocks) else "water"
+    return "electricity"
+
+
+def _whole_units(reading: str) -> str:
+    """A drum register's reading: whole units only, never a point."""
+    return reading.partition(".")[0]
+
+
 def extract_reading(blocks: Sequence[TextBlock]) -> ReadingResult:
     """Choose the meter register among OCR blocks (see module docstring)."""
-    cands, had_text = _candidates(blocks)
     page_unit = _unit_of_page(blocks)
+    if any(_NOT_A_METER.search(b.text) for b in blocks):
+        # A fuel pump's litres, a shop scale: nothing a household is billed on.
+        return ReadingResult("unreadable", None, "kWh", 0.0, "not_a_meter", "unknown")
+    cands, had_text = _candidates(blocks)
     if not had_text:
-        return ReadingResult("unreadable", None, page_unit or "kWh", 0.0, "no_text")
+        meter_type = _meter_type(page_unit, blocks)
+        return ReadingResult("unreadable", None, UNITS[meter_type], 0.0, "no_text", meter_type)
     if not cands:
-        return ReadingResult("unreadable", None, page_unit or "kWh", 0.0, "no_display")
+        meter_type = _meter_type(page_unit, blocks)
+        return ReadingResult("unreadable", None, UNITS[meter_type], 0.0, "no_display", meter_type)
 
     best = cands[0]
-    unit = best.unit or page_unit or "kWh"
+    meter_type = _meter_type(best.unit or page_unit, blocks)
+    unit = UNITS[meter_type]
+    reading = best.reading if meter_type == "electricity" else _whole_units(best.reading)
     rivals = [c for c in cands[1:] if not _same_value(c.reading, best.reading)]
     ratio = rivals[0].score / best.score if rivals and best.score > 0 else 0.0
     # Confidence: OCR confidence of the winner, discounted when a rival comes close.
     margin = 1.0 if ratio < 0.5 else max(0.0, 1.0 - (ratio - 0.5))
     confidence = round(max(0.0, min(1.0, best.conf * margin)), 4)
-    if any(_NOT_A_METER.search(b.text) for b in blocks):
-        # A reading of something else (a fuel pump's litres): never confident.
-        return ReadingResult("uncertain", best.reading, unit, confidence, "not_a_meter")
     if ratio >= COMPETING_RATIO:
-        return ReadingResult("uncertain", best.reading, unit, confidence, "several_candidates")
+        return ReadingResult(
+            "uncertain", reading, unit, confidence, "several_candidates", meter_type
+        )
     if confidence < OK_CONFIDENCE:
-        return ReadingResult("uncertain", best.reading, unit, confidence, "low_confidence")
-    return ReadingResult("ok", best.reading, unit, confidence, None)
+        return ReadingResult("uncertain", reading, unit, confidence, "low_confidence", meter_type)
+    return ReadingResult("ok", reading, unit, confidence, None, meter_type)

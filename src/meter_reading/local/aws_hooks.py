@@ -160,6 +160,18 @@ class LocalTextract:
                 self._jobs_by_token[token] = job_id
         return _answer({"JobId": job_id})
 
+    def on_detect(self, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        """DetectDocumentText: the synchronous call on an image sent inline."""
+        params = context[_PARAMS_KEY]
+        blocks = self.detector.detect(params["Document"]["Bytes"])
+        return _answer(
+            {
+                "DocumentMetadata": {"Pages": 1},
+                "DetectDocumentTextModelVersion": "offline-rapidocr",
+                "Blocks": blocks,
+            }
+        )
+
     def on_get(self, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         params = context[_PARAMS_KEY]
         job = self._jobs.get(params["JobId"])
@@ -196,6 +208,8 @@ def install(session: Any, lambdas: LocalLambda, textract: LocalTextract) -> Call
         ("before-call.textract.StartDocumentTextDetection", textract.on_start),
         ("before-parameter-build.textract.GetDocumentTextDetection", _stash_params),
         ("before-call.textract.GetDocumentTextDetection", textract.on_get),
+        ("before-parameter-build.textract.DetectDocumentText", _stash_params),
+        ("before-call.textract.DetectDocumentText", textract.on_detect),
     ]
     for event_name, handler in registrations:
         events.register(event_name, handler, unique_id=f"meter-reading-local:{event_name}")

@@ -1,0 +1,1 @@
+"""The display reader: finds, crops and reads a meter display (numpy + Pillow + onnxruntime)."""

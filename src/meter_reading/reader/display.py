@@ -1,0 +1,339 @@
+"""Read the meter's display: find it among the text lines, orient it, crop it, recognise it.
+
+The text detection (Textract in AWS, the local stand-in elsewhere) finds the lines
+and gives a first read of each. The display is the tallest line of digits. It is
+cut out of the photo several times, widened along its tilt (detectors often cut off
+a leading digit or the small decimal digit), and each crop is read by the
+seven-segment recognizer, which sees the decimal point. The recognizer's reads and
+the detector's read vote on the digits; the decimal point comes from the reads that
+see it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from PIL import Image
+
+from meter_reading.domain.extraction import SEVEN_SEGMENT_CONFUSIONS
+from meter_reading.reader.image import RGBArray, crop, extend, stack
+from meter_reading.reader.lines import Quad, TextLine, lines_from_textract, turned
+
+
+class Recognizer(Protocol):
+    def read(self, crops: Sequence[RGBArray]) -> list[tuple[str, float]]: ...
+
+
+#: The text detection service on a small image: Textract's DetectDocumentText blocks.
+TextDetector = Callable[[bytes], Iterable[Mapping[str, Any]]]
+
+
+#: How far (in box heights) the display box is widened to the left and to the right.
+EXTENSIONS: tuple[tuple[float, float], ...] = (
+    (0.0, 0.0),
+    (0.1, 0.3),
+    (0.2, 0.6),
+    (0.5, 1.0),
+    (0.3, 1.5),
+)
+#: Weight of the text detector's own read of a line against one recognizer read.
+DETECTOR_WEIGHT = 1.0
+#: A seven-segment kWh register of this many digits or more prints a tenths digit.
+TENTHS_FROM_DIGITS = 5
+#: Confidence kept when the point is placed by the register's format, not seen.
+FORMAT_ONLY = 0.8
+
+_CONFUSIONS = str.maketrans(SEVEN_SEGMENT_CONFUSIONS)
+_DECIMAL_END = re.compile(r"\.\d{1,2}$")
+# A cubic-metre register (water, gas): number drums, not seven segments.
+_CUBIC_METRES = re.compile(r"(?i)(\bm(3|³)\b|\dm(3|³)?$)")
+
+
+@dataclass(frozen=True)
+class Read:
+    text: str
+    score: float
+    by_recognizer: bool
+
+
+@dataclass(frozen=True)
+class DisplayRead:
+    reading: str
+    confidence: float
+    quad: Quad
+
+
+def digitish(text: str) -> bool:
+    """A line that may be the display: mostly real digits, not a date/time/fraction."""
+    if "/" in text or ":" in text:
+        return False
+    digits = sum(c.isdigit() for c in text)
+    alnum = sum(c.isalnum() for c in text)
+    return digits >= 3 and digits >= 0.6 * alnum
+
+
+def normalise(text: str) -> tuple[str, bool] | None:
+    """Digits of a display read, with at most one decimal point.
+
+    Returns (reading, incomplete): ``incomplete`` when the read ends with a decimal
+    point whose digit was not read. None when the read is not mostly digits.
+    """
+    tokens = text.split()
+    while tokens and not any(c.isdigit() for c in tokens[-1]):
+        tokens.pop()  # a unit or label after the digits ("03662.0 kWh")
+    for k, token in enumerate(tokens[:-1]):
+        if re.search(r"[.,]\d", token):
+            del tokens[k + 1 :]  # the decimal digit ends a register; the rest is a label
+            break
+    t = "".join(tokens)
+    mapped = t.translate(_CONFUSIONS)
+    digits = sum(c.isdigit() for c in mapped)
+    if digits < 3 or digits < 0.7 * sum(c.isalnum() for c in t):
+        return None
+    kept = "".join(c for c in mapped if c.isdigit() or c in ".,").replace(",", ".").lstrip(".")
+    trailing = kept.endswith(".")
+    kept = kept.rstrip(".")
+    if "." in kept:
+        head, _, tail = kept.rpartition(".")
+        kept = head.replace(".", "") + "." + tail
+    n_digits = sum(c.isdigit() for c in kept)
+    if n_digits < 3:
+        return None
+    if n_digits >= 7 and kept[0] != "0" and kept[1:3] == "00":
+        # Registers pad with leading zeros: a non-zero digit before the padding is an
+        # icon at the edge of the display read as a digit ("8005243.4").
+        kept = kept[1:]
+    return kept, trailing and "." not in kept
+
+
+def value_key(reading: str) -> str:
+    """The digits of a reading without point and leading zeros: what the reads vote on."""
+    return reading.replace(".", "").lstrip("0") or "0"
+
+
+def _places(reading: str) -> int:
+    return len(reading.partition(".")[2])
+
+
+def vote(reads: Sequence[Read]) -> tuple[str, float] | None:
+    """Combine reads of the same display into (reading, confidence).
+
+    Reads vote with their scores for their digits (point and leading zeros aside); a
+    read that stops where another goes on with a tenths digit counts for the longer
+    one. The point of the winner is placed where the recognizer's reads of it put it
+    (they see the point; generic OCR drops it), else where the detector's do.
+    Confidence: the winner's share of all the weight times its mean score.
+    """
+    normal: list[tuple[str, str, bool, Read]] = []
+    for read in reads:
+        n = normalise(read.text)
+        if n is not None:
+            normal.append((value_key(n[0]), n[0], n[1], read))
+    if not normal:
+        return None
+    complete = {key for key, _, incomplete, _ in normal if not incomplete}
+    # Values some recognizer read shows with a tenths digit after a point.
+    tenths = {k for k, r, inc, read in normal if not inc and read.by_recognizer and _places(r) == 1}
+    weight: dict[str, float] = {}
+    count: dict[str, int] = {}
+    forms: dict[str, dict[tuple[bool, str], float]] = {}
+    for key, reading, incomplete, read in normal:
+        target, shown = key, reading
+        # A read that stops where another goes on with ".d" saw less of the display (a
+        # narrower crop, a detector box that cut the decimal cell off): it counts for the
+        # longer read. So does a read ending in a bare point.
+        longer = complete if incomplete else tenths if "." not in reading else set()
+        completions = [k for k in longer if len(k) == len(key) + 1 and k.startswith(key)]
+        if completions:
+            target = max(completions, key=lambda k: sum(n[0] == k for n in normal))
+            shown = reading + "." + target[-1]
+        w = read.score * (1.0 if read.by_recognizer else DETECTOR_WEIGHT)
+        weight[target] = weight.get(target, 0.0) + w
+        count[target] = count.get(target, 0) + 1
+        shapes = forms.setdefault(target, {})
+        shapes[(read.by_recognizer, shown)] = shapes.get((read.by_recognizer, shown), 0.0) + w
+    total = sum(weight.values())
+    best = max(weight, key=lambda k: (weight[k], len(k)))
+    shapes = forms[best]
+    source = [s for s in shapes if s[0]] or list(shapes)
+    by_places: dict[int, float] = {}
+    for shape in source:
+        by_places[_places(shape[1])] = by_places.get(_places(shape[1]), 0.0) + shapes[shape]
+    places = max(by_places, key=lambda p: (by_places[p], p))
+    # Forms of one value differ only in leading zeros: the longest saw the most of the display.
+    reading = max(
+        (s[1] for s in source if _places(s[1]) == places),
+        key=lambda r: (len(r), sum(w for s, w in shapes.items() if s[1] == r)),
+    )
+    confidence = weight[best] / max(total, 1e-6) * (weight[best] / count[best])
+    if best not in complete:
+        confidence *= 0.75  # a decimal point was seen but its digit never read
+    return reading, confidence
+
+
+def _bounds(quad: Quad) -> tuple[float, float, float, float]:
+    xs = [x for x, _ in quad]
+    ys = [y for _, y in quad]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def overlap(a: Quad, b: Quad) -> float:
+    """Intersection of the two boxes over the smaller one (axis-aligned bounds)."""
+    ax0, ay0, ax1, ay1 = _bounds(a)
+    bx0, by0, bx1, by1 = _bounds(b)
+    iw = max(0.0, min(ax1, bx1) - max(ax0, bx0))
+    ih = max(0.0, min(ay1, by1) - max(ay0, by0))
+    smaller = min((ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0))
+    return iw * ih / max(smaller, 1e-6)
+
+
+def _share_inside(quad: Quad, other: Quad) -> float:
+    ax0, ay0, ax1, ay1 = _bounds(quad)
+    bx0, by0, bx1, by1 = _bounds(other)
+    iw = max(0.0, min(ax1, bx1) - max(ax0, bx0))
+    ih = max(0.0, min(ay1, by1) - max(ay0, by0))
+    return iw * ih / max((ax1 - ax0) * (ay1 - ay0), 1e-6)
+
+
+def _angle_between(a: float, b: float) -> float:
+    return abs((a - b + 180.0) % 360.0 - 180.0)
+
+
+def page_direction(lines: Sequence[TextLine]) -> float | None:
+    """Reading direction of the page from lines that hold words (labels, brand, kWh).
+
+    Digits alone cannot tell: seven-segment 0, 1, 2, 5, 8 read the same upside down.
+    None where no line is a word without digits.
+    """
+    worded = [ln for ln in lines if ln.letters >= 2 and ln.digits == 0]
+    if not worded:
+        return None
+    # Weighted circular mean of the directions, in whole-quadrant buckets.
+    votes: dict[int, float] = {}
+    for ln in worded:
+        bucket = round(ln.direction / 90.0) % 4
+        votes[bucket] = votes.get(bucket, 0.0) + ln.letters * ln.confidence
+    return max(votes, key=lambda b: votes[b]) * 90.0
+
+
+def _decimal_at_end(reads: Sequence[tuple[str, float]]) -> float:
+    """Weight of the reads that end with a decimal digit after a point, as a register does."""
+    return sum(score for text, score in reads if _DECIMAL_END.search(text))
+
+
+def with_tenths(reading: str, confidence: float) -> tuple[str, float]:
+    """The register's format where no reader saw the point: the last digit is the tenths.
+
+    Electricity LCD registers print the tenths of a kWh in their last (smaller or boxed)
+    cell; its point is often too faint to read. A decimal digit must never be billed as
+    a whole kWh (ten times the consumption), so without a seen point the last of five or
+    more digits is taken as the tenths, at a lower confidence: the household is asked.
+    """
+    if "." in reading or sum(c.isdigit() for c in reading) < TENTHS_FROM_DIGITS:
+        return reading, confidence
+    return reading[:-1] + "." + reading[-1], confidence * FORMAT_ONLY
+
+
+class DisplayReader:
+    """Reads the display of a meter photo with the seven-segment recognizer."""
+
+    def __init__(self, recognizer: Recognizer, text_detector: TextDetector | None = None) -> None:
+        self._recognizer = recognizer
+        self._text_detector = text_detector
+
+    def _generic_reads(self, crops: list[RGBArray]) -> list[Read]:
+        """The text detection's reads of the widened crops, sent as one page.
+
+        The generic reader is strong on digits, the seven-segment one on the point and
+        thin 1s; both reading the same widened crops settle cut-off digits by vote.
+        """
+        if self._text_detector is None:
+            return []
+        page, bands = stack(crops)
+        reads: list[Read] = []
+        # Positions as ratios of the page, as the bands are.
+        for line in lines_from_textract(self._text_detector(page), 1, 1):
+            centre = sum(y for _, y in line.quad) / 4
+            if any(top <= centre <= bottom for top, bottom in bands):
+                reads.append(Read(line.text, line.confidence, False))
+        return reads
+
+    def refine(self, image: Image.Image, lines: list[TextLine]) -> tuple[list[TextLine], float]:
+        """The lines with the display's line replaced by the voted read of the display,
+        and the page's reading direction in degrees (0, 90, 180 or 270).
+
+        Digit lines are oriented like the words on the page (the detector only guesses
+        for digits); without words, by where the small decimal digit sits.
+        """
+        direction = page_direction(lines)
+        if direction is not None:
+            lines = [self._oriented_like(ln, direction) for ln in lines]
+        cands = sorted((ln for ln in lines if digitish(ln.text)), key=lambda ln: -ln.height)
+        if not cands or any(_CUBIC_METRES.search(ln.text) for ln in lines):
+            # Drums are read well by the text detection; the seven-segment model is no help.
+            return lines, direction or 0.0
+        if direction is None:
+            oriented = self._orient_by_decimal(image, cands[0])
+            lines = [oriented if ln is cands[0] else ln for ln in lines]
+            cands[0] = oriented
+            direction = (round(oriented.direction / 90.0) % 4) * 90.0
+        tallest = cands[0].height
+        for line in [c for c in cands[:2] if c.height >= 0.6 * tallest]:
+            if not any(line is o for o in lines):
+                continue  # merged into the display read already
+            members = [line] + [
+                o
+                for o in lines
+                if o is not line and digitish(o.text) and overlap(o.quad, line.quad) > 0.5
+            ]
+            reads = [Read(m.text, m.confidence, False) for m in members]
+            crops = [crop(image, extend(line.quad, a, c, 0.1)) for a, c in EXTENSIONS]
+            reads += [Read(t, s, True) for t, s in self._recognizer.read(crops) if t]
+            reads += self._generic_reads(crops)
+            voted = vote(reads)
+            if voted is None:
+                continue
+            line.text, line.confidence = with_tenths(*voted)
+            widest = extend(line.quad, 0.5, 1.5, 0.1)
+            # Pieces of the same display found separately (a cut-off "13", the small
+            # decimal digit) are part of the voted read now: drop them.
+            lines = [
+                o
+                for o in lines
+                if o is line
+                or not any(c.isdigit() for c in o.text)
+                or _share_inside(o.quad, widest) < 0.5
+            ]
+        return lines, direction
+
+    @staticmethod
+    def _oriented_like(line: TextLine, direction: float) -> TextLine:
+        if digitish(line.text) and _angle_between(line.direction, direction) > 90.0:
+            return TextLine(line.text, line.confidence, turned(line.quad))
+        return line
+
+    def _orient_by_decimal(self, image: Image.Image, line: TextLine) -> TextLine:
+        """Without words on the page: the small decimal digit ends a register, never starts it."""
+        quad = extend(line.quad, 0.2, 0.6, 0.1)
+        upright, other = self._recognizer.read([crop(image, quad), crop(image, turned(quad))])
+        if _decimal_at_end([other]) > _decimal_at_end([upright]):
+            return TextLine(line.text, line.confidence, turned(line.quad))
+        return line
+
+
+def upright(
+    point: tuple[float, float], direction: float, width: int, height: int
+) -> tuple[float, float]:
+    """A photo's point on the page turned so that text reads left to right."""
+    x, y = point
+    quarter = round(direction / 90.0) % 4
+    if quarter == 1:  # text runs downwards
+        return y, width - x
+    if quarter == 2:
+        return width - x, height - y
+    if quarter == 3:  # text runs upwards
+        return height - y, x
+    return x, y

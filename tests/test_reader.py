@@ -1,0 +1,251 @@
+"""The meter reader of the extract step: geometry, orientation, votes, crops (no OCR engine)."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from meter_reading.reader.display import (
+    EXTENSIONS,
+    FORMAT_ONLY,
+    DisplayReader,
+    Read,
+    page_direction,
+    vote,
+    with_tenths,
+)
+from meter_reading.reader.image import RGBArray, crop, decode
+from meter_reading.reader.lines import TextLine, lines_from_textract, turned
+from meter_reading.reader.meter import read_meter, upright_blocks
+
+TEXTRACT_SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "textract-samples"
+
+
+def _sample(name: str) -> list[dict[str, Any]]:
+    path = TEXTRACT_SAMPLES / name
+    if not path.is_file():
+        pytest.skip(f"Textract samples not found at {TEXTRACT_SAMPLES} (../shared is absent)")
+    blocks: list[dict[str, Any]] = json.loads(path.read_text())["Blocks"]
+    return blocks
+
+
+def _jpeg(width: int, height: int, colour: tuple[int, int, int] = (120, 160, 120)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+class ScriptedRecognizer:
+    """Answers each crop with the next scripted read, and keeps the crops it was shown."""
+
+    def __init__(self, *reads: tuple[str, float]) -> None:
+        self.reads = list(reads)
+        self.crops: list[RGBArray] = []
+
+    def read(self, crops: Sequence[RGBArray]) -> list[tuple[str, float]]:
+        self.crops.extend(crops)
+        return [
+            self.reads[(len(self.crops) - len(crops) + i) % len(self.reads)]
+            for i in range(len(crops))
+        ]
+
+
+# --- Textract geometry -------------------------------------------------------------
+
+
+def test_real_textract_lines_keep_text_confidence_and_polygon() -> None:
+    lines = lines_from_textract(_sample("textractor__test_detect_document_text.json"), 1000, 1000)
+    assert lines[0].text == "Textractor Test"
+    assert 0.9 < lines[0].confidence <= 1.0
+    (x0, y0), (x1, y1) = lines[0].quad[:2]
+    assert (round(x0), round(y0), round(x1), round(y1)) == (160, 104, 835, 104)
+    assert abs(lines[0].direction) < 5  # upright page: reads left to right
+
+
+def test_rotated_textract_page_is_seen_as_rotated() -> None:
+    lines = lines_from_textract(_sample("trp__gib__90_degrees.json"), 1000, 1000)
+    # The polygon's first point is the text's own top-left: this page reads downwards.
+    assert page_direction(lines) == 90.0
+
+
+def test_async_textract_response_goes_through_the_reader() -> None:
+    blocks = _sample("textractor__test_textractor_start_document_text_detection.json")
+    recognizer = ScriptedRecognizer(("", 0.0))
+    result = read_meter(_jpeg(800, 1000), blocks, DisplayReader(recognizer))
+    # A document, not a meter: whatever it reads, it is never offered as a sure reading.
+    assert result.status in ("uncertain", "unreadable")
+
+
+# --- votes ---------------------------------------------------------------------------
+
+
+def test_the_point_comes_from_the_recognizer_not_the_majority() -> None:
+    reads = [
+        Read("20509", 0.99, by_recognizer=False),  # the text detection drops the point
+        Read("2050.9", 0.9, by_recognizer=True),
+        Read("2050.9", 0.9, by_recognizer=True),
+        Read("20509", 0.5, by_recognizer=True),
+    ]
+    voted = vote(reads)
+    assert voted is not None and voted[0] == "2050.9"
+
+
+def test_leading_zeros_and_point_vote_for_the_same_value() -> None:
+    voted = vote(
+        [Read("04414.7", 0.95, True), Read("4414.7", 0.97, True), Read("44147", 0.99, False)]
+    )
+    assert voted is not None and voted[0] == "04414.7" and voted[1] > 0.9
+
+
+def test_disagreeing_reads_lower_the_confidence() -> None:
+    voted = vote(
+        [Read("008701.3", 0.9, True), Read("008901.3", 0.9, True), Read("CUM", 0.9, False)]
+    )
+    assert voted is not None and voted[1] < 0.5
+    assert vote([Read("kWh", 0.9, False), Read("CUM", 0.8, False)]) is None
+
+
+def test_a_bare_point_counts_for_the_read_that_completes_it() -> None:
+    voted = vote([Read("1573.", 0.99, True), Read("1573.1", 0.97, True), Read("1578", 0.9, False)])
+    assert voted is not None and voted[0] == "1573.1"
+
+
+# --- orientation ---------------------------------------------------------------------
+
+
+def _line(text: str, quad: list[tuple[float, float]], confidence: float = 0.95) -> TextLine:
+    return TextLine(text, confidence, quad)
+
+
+UPRIGHT_DIGITS = [(100.0, 100.0), (500.0, 100.0), (500.0, 180.0), (100.0, 180.0)]
+UPRIGHT_WORD = [(520.0, 150.0), (600.0, 150.0), (600.0, 180.0), (520.0, 180.0)]
+
+
+def test_words_on_the_page_turn_a_digit_line_the_detector_read_upside_down() -> None:
+    recognizer = ScriptedRecognizer(("2050.9", 0.95))
+    lines = [_line("60502", turned(UPRIGHT_DIGITS)), _line("kWh", UPRIGHT_WORD)]
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    refined, direction = DisplayReader(recognizer).refine(image, lines)
+    assert direction == 0.0
+    display = next(ln for ln in refined if any(c.isdigit() for c in ln.text))
+    assert display.text == "2050.9"
+    assert display.quad[0] == UPRIGHT_DIGITS[0]  # cropped the right way up
+
+
+def test_without_words_the_decimal_digit_decides_the_orientation() -> None:
+    # The crop taken the detector's way reads the small digit first: that is upside down.
+    recognizer = ScriptedRecognizer(("6.0502", 0.9), ("2050.9", 0.9))
+    lines = [_line("60502", turned(UPRIGHT_DIGITS))]
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    refined, direction = DisplayReader(recognizer).refine(image, lines)
+    assert direction == 0.0
+    assert refined[0].quad[0] == UPRIGHT_DIGITS[0]
+
+
+def test_an_upside_down_page_is_compared_as_on_the_meter() -> None:
+    # Photo upside down: the unit is left of the digits in the photo, right of them on the meter.
+    width, height = 800, 400
+    flip = [(width - x, height - y) for x, y in UPRIGHT_DIGITS]
+    word = [(width - x, height - y) for x, y in UPRIGHT_WORD]
+    blocks = upright_blocks([_line("2050.9", flip), _line("kWh", word)], 180.0, width, height)
+    digits, unit = blocks
+    assert digits.box.left < unit.box.left
+    assert digits.box.top == pytest.approx(100 / height)
+
+
+# --- photos and crops ----------------------------------------------------------------
+
+
+def test_a_decompression_bomb_is_refused_before_decoding() -> None:
+    out = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(out, "PNG")  # a few KB, 400 MP once decoded
+    result = read_meter(out.getvalue(), [], DisplayReader(ScriptedRecognizer(("", 0.0))))
+    assert (result.status, result.reason) == ("unreadable", "not_a_photo")
+
+
+def test_bytes_that_are_no_image_are_unreadable() -> None:
+    result = read_meter(
+        b"<html>not a photo</html>", [], DisplayReader(ScriptedRecognizer(("", 0.0)))
+    )
+    assert (result.status, result.reason) == ("unreadable", "not_a_photo")
+
+
+def test_crop_follows_the_quad_orientation() -> None:
+    image = Image.new("RGB", (200, 100), (0, 0, 0))
+    image.paste((255, 255, 255), (0, 0, 100, 100))  # left half white
+    quad = [(10.0, 10.0), (190.0, 10.0), (190.0, 90.0), (10.0, 90.0)]
+    upright = crop(image, quad)
+    upside_down = crop(image, turned(quad))
+    assert upright[:, :10].mean() > 200 and upright[:, -10:].mean() < 50
+    assert upside_down[:, :10].mean() < 50 and upside_down[:, -10:].mean() > 200
+
+
+def test_decode_keeps_colour_and_size() -> None:
+    image = decode(_jpeg(320, 240, (200, 40, 40)))
+    assert image.size == (320, 240) and image.mode == "RGB"
+    assert np.asarray(image)[120, 160, 0] > 150
+
+
+def test_a_read_that_stops_before_the_tenths_counts_for_the_read_that_has_them() -> None:
+    # Narrow crops cut the small decimal cell off; the wide ones read it after the point.
+    reads = [
+        Read("4981", 0.99, by_recognizer=False),
+        Read("4981", 0.99, by_recognizer=True),
+        Read("4981", 0.98, by_recognizer=True),
+        Read("4981.3", 0.9, by_recognizer=True),
+        Read("4981.3", 0.95, by_recognizer=True),
+    ]
+    voted = vote(reads)
+    assert voted is not None and voted[0] == "4981.3"
+
+
+def test_an_unseen_point_is_placed_by_the_register_format_at_a_lower_confidence() -> None:
+    # A seven-segment kWh register prints a tenths digit: never bill it as a whole kWh.
+    reading, confidence = with_tenths("036620", 0.95)
+    assert reading == "03662.0" and confidence == pytest.approx(0.95 * FORMAT_ONLY)
+    assert with_tenths("2050.9", 0.95) == ("2050.9", 0.95)  # the point was seen
+    assert with_tenths("4981", 0.9) == ("4981", 0.9)  # too short to tell
+
+
+def test_the_text_detection_reads_every_widened_crop_on_one_page() -> None:
+    pages: list[bytes] = []
+
+    def text_detection(page: bytes) -> list[dict[str, Any]]:
+        pages.append(page)
+        image = Image.open(io.BytesIO(page))
+        # One LINE per band, where the page shows it, as Textract would answer.
+        blocks = []
+        for k in range(len(EXTENSIONS)):
+            top = (32 + k * 96) / image.height
+            blocks.append(
+                {
+                    "BlockType": "LINE",
+                    "Text": "20509",
+                    "Confidence": 99.0,
+                    "Geometry": {
+                        "Polygon": [
+                            {"X": 0.1, "Y": top},
+                            {"X": 0.9, "Y": top},
+                            {"X": 0.9, "Y": top + 64 / image.height},
+                            {"X": 0.1, "Y": top + 64 / image.height},
+                        ]
+                    },
+                }
+            )
+        return blocks
+
+    recognizer = ScriptedRecognizer(("2050.9", 0.6), ("20509", 0.6))
+    lines = [_line("2O5O9", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    refined, _ = DisplayReader(recognizer, text_detection).refine(image, lines)
+    assert len(pages) == 1  # one request for all the crops
+    assert Image.open(io.BytesIO(pages[0])).height == 32 + len(EXTENSIONS) * 96
+    # The generic reads settle the digits; the point is the recognizer's.
+    assert refined[0].text == "2050.9"
