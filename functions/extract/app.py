@@ -7,12 +7,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from meter_reading import wiring
+from meter_reading import observability, wiring
 from meter_reading.reader.meter import read_meter
 
 logger = Logger(service="meter-reading-extract")
+tracer = observability.tracer("meter-reading-extract")
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
 def extract_reading(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     raw_blocks = wiring.text_detection().blocks(event["job_id"])

@@ -12,17 +12,19 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from meter_reading import wiring
+from meter_reading import observability, wiring
 from meter_reading.adapters.tables import PendingConfirmation
 from meter_reading.domain import messages
 from meter_reading.domain.privacy import mask_phone
 
 logger = Logger(service="meter-reading-notify")
+tracer = observability.tracer("meter-reading-notify")
 
 # About a photo the household has since replaced with a newer one, these stay unsaid.
 _ABOUT_THE_PHOTO = frozenset({"photo_unreadable", "processing_failed"})
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
 def ask_confirmation(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Open the question (ReadingSuperseded if a newer photo came), then ask it."""
@@ -49,6 +51,7 @@ def ask_confirmation(event: dict[str, Any], context: LambdaContext) -> dict[str,
     return {"message_sid": sid}
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
 def send_message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     sender = wiring.inbound().sender_of(event["reading_id"])

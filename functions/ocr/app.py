@@ -7,12 +7,14 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from meter_reading import wiring
+from meter_reading import observability, wiring
 from meter_reading.adapters.storage import photo_key
 
 logger = Logger(service="meter-reading-ocr")
+tracer = observability.tracer("meter-reading-ocr")
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
 def fetch_photo(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     body, content_type = wiring.media_fetcher().fetch(event["media_url"])
@@ -26,6 +28,7 @@ def fetch_photo(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
     return {"bucket": store.bucket, "key": key, "content_type": content_type}
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
 def start_text_detection(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id = wiring.text_detection().start(event["bucket"], event["key"], event["reading_id"])
@@ -33,6 +36,7 @@ def start_text_detection(event: dict[str, Any], context: LambdaContext) -> dict[
     return {"job_id": job_id, "status": "IN_PROGRESS", "checks": 0}
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
 def check_text_detection(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     status, message = wiring.text_detection().status(event["job_id"])
@@ -42,4 +46,3 @@ def check_text_detection(event: dict[str, Any], context: LambdaContext) -> dict[
         "checks": int(event["checks"]) + 1,
         "message": message or "",
     }
-

@@ -6,22 +6,27 @@ down what the broker confirmed before the Lambda's timeout.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from meter_reading import billing, wiring
+from meter_reading import billing, observability, wiring
+from meter_reading.observability import Metric, Service
 
 logger = Logger(service="meter-reading-outbox")
-# The BillingMessagesDead alarm (template.yaml) watches this namespace and service.
-metrics = Metrics(namespace="MeterReading", service="billing")
+tracer = observability.tracer("meter-reading-outbox")
+# The billing alarms (DEAD, PENDING too long) and the dashboard watch these.
+metrics = observability.metrics(Service.BILLING)
 
 # Kept back from the Lambda's remaining time: marking the last batch SENT and closing.
 RESERVE_SECONDS = 15.0
 
 
+@tracer.capture_lambda_handler(capture_response=False)
+@observability.published(metrics)
 @logger.inject_lambda_context
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     budget = max(1.0, context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS)
@@ -35,14 +40,20 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 "failure": report.failure,
             },
         )
-        metrics.add_metric(
-            name="BillingMessagesDead", unit=MetricUnit.Count, value=len(report.dead)
-        )
-        metrics.flush_metrics()
+        observability.count(metrics, Metric.DEAD, len(report.dead))
     elif report.failure:
         logger.warning("broker unavailable, outbox kept", extra={"failure": report.failure})
     if report.locked_out:
         logger.info("another run is draining the outbox")
+    else:
+        # Every run says how long the oldest row it left has waited (0: none left), so the
+        # PENDING-too-long alarm sees a steady series rather than gaps.
+        observability.count(metrics, Metric.PUBLISHED, report.sent)
+        metrics.add_metric(
+            name=Metric.OLDEST_PENDING_SECONDS.value,
+            unit=MetricUnit.Seconds,
+            value=_age_seconds(report.oldest_unsent_created_at),
+        )
     logger.info(
         "outbox drained",
         extra={
@@ -62,3 +73,12 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "broker_seconds": round(report.broker_seconds, 3),
         "table_seconds": round(report.table_seconds, 3),
     }
+
+
+def _age_seconds(created_at: str | None) -> float:
+    if not created_at:
+        return 0.0
+    created = datetime.fromisoformat(created_at)
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return max(0.0, (datetime.now(UTC) - created).total_seconds())

@@ -5,16 +5,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from meter_reading import billing, wiring
+from meter_reading import billing, observability, wiring
 from meter_reading.domain import contract
+from meter_reading.observability import Metric, Service
 
 logger = Logger(service="meter-reading-publish")
-# The BillingMessagesDead alarm (template.yaml) watches this namespace and service.
-metrics = Metrics(namespace="MeterReading", service="billing")
+tracer = observability.tracer("meter-reading-publish")
+# The billing alarms and the dashboard's outbox (template.yaml) watch these.
+metrics = observability.metrics(Service.BILLING)
+_COUNTED = {
+    billing.Outcome.PUBLISHED: Metric.PUBLISHED,
+    billing.Outcome.KEPT: Metric.KEPT,
+    billing.Outcome.DEAD: Metric.DEAD,
+}
 
 
 class ReadingNotFound(Exception):
@@ -31,12 +37,13 @@ def _billing_message(reading_id: str) -> contract.ConfirmedReading:
 def _answer(reading_id: str, outcome: billing.Outcome) -> dict[str, Any]:
     if outcome is billing.Outcome.DEAD:
         logger.error("billing message is DEAD in the outbox", extra={"reading_id": reading_id})
-        metrics.add_metric(name="BillingMessagesDead", unit=MetricUnit.Count, value=1)
-        metrics.flush_metrics()
+    observability.count(metrics, _COUNTED[outcome])
     # The state machine thanks the household with the text that is true for this outcome.
     return {"outcome": outcome.value, "thank_you": billing.thank_you(outcome)}
 
 
+@tracer.capture_lambda_handler(capture_response=False)
+@observability.published(metrics)
 @logger.inject_lambda_context
 def publish_reading(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     message = _billing_message(event["reading_id"])
@@ -51,6 +58,8 @@ def publish_reading(event: dict[str, Any], context: LambdaContext) -> dict[str, 
     return _answer(message.reading_id, outcome)
 
 
+@tracer.capture_lambda_handler(capture_response=False)
+@observability.published(metrics)
 @logger.inject_lambda_context
 def keep_in_outbox(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     message = _billing_message(event["reading_id"])

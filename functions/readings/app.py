@@ -8,18 +8,32 @@ from decimal import Decimal
 from typing import Any
 
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from meter_reading import wiring
+from meter_reading import observability, wiring
 from meter_reading.domain import plausibility
 from meter_reading.domain.dialogue import Decision
-from meter_reading.domain.records import ReadingStatus
+from meter_reading.domain.records import ReadingSource, ReadingStatus
+from meter_reading.observability import Metric, Service
 
 logger = Logger(service="meter-reading-records")
+tracer = observability.tracer("meter-reading-records")
+metrics = observability.metrics(Service.READINGS)
+# Textract's failures reach the state machine's failure path, which is recorded here.
+ocr_metrics = observability.metrics(Service.OCR)
+
+_ENDED = {
+    ReadingStatus.REJECTED: Metric.REJECTED,
+    ReadingStatus.SUPERSEDED: Metric.SUPERSEDED,
+    ReadingStatus.EXPIRED: Metric.EXPIRED,
+}
+_TEXT_DETECTION_ERRORS = frozenset({"TextDetectionFailed", "TextDetectionTimeout"})
 
 HISTORY_READINGS = 10  # the household's confirmed readings its usual consumption comes from
 
 
+@tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
 def check_history(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The meter's unit, and whether the reading fits the household's confirmed history."""
@@ -48,6 +62,8 @@ def check_history(event: dict[str, Any], context: LambdaContext) -> dict[str, An
     }
 
 
+@tracer.capture_lambda_handler(capture_response=False)
+@observability.published(metrics)
 @logger.inject_lambda_context
 def save_reading(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     extraction, check = event["extraction"], event["check"]
@@ -64,9 +80,16 @@ def save_reading(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
         s3_key=event["photo_key"],
         photo_time=event["photo_time"],
     )
+    metrics.add_metric(
+        name=Metric.OCR_CONFIDENCE.value,
+        unit=MetricUnit.NoUnit,
+        value=float(extraction["confidence"]),
+    )
     return {"reading_id": event["reading_id"]}
 
 
+@tracer.capture_lambda_handler(capture_response=False)
+@observability.published(metrics)
 @logger.inject_lambda_context
 def set_status(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The new status; for CONFIRMED, the value billing gets and who gave it."""
@@ -81,6 +104,13 @@ def set_status(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The question is answered or dead either way: a late YES must not find it.
     wiring.confirmations().clear(str(record["sender"]), event["reading_id"])
     logger.info("reading status set", extra={"status": status.value})
+    if status is ReadingStatus.CONFIRMED:
+        by_household = record.get("source") == ReadingSource.HOUSEHOLD.value
+        observability.count(
+            metrics, Metric.CONFIRMED_BY_HOUSEHOLD if by_household else Metric.CONFIRMED_BY_OCR
+        )
+    elif status in _ENDED:
+        observability.count(metrics, _ENDED[status])
     return {
         "reading_id": event["reading_id"],
         "status": status.value,
@@ -90,6 +120,9 @@ def set_status(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     }
 
 
+@tracer.capture_lambda_handler(capture_response=False)
+@observability.published(metrics)
+@observability.published(ocr_metrics)
 @logger.inject_lambda_context
 def record_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     error = event.get("error") or {}
@@ -99,4 +132,7 @@ def record_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         wiring.inbound().sender_of(event["reading_id"]), event["reading_id"]
     )
     logger.warning("reading failed", extra={"detail": detail})
+    observability.count(metrics, Metric.FAILED)
+    if error.get("Error") in _TEXT_DETECTION_ERRORS:
+        observability.count(ocr_metrics, Metric.TEXT_DETECTION_FAILED)
     return {"reading_id": event["reading_id"], "status": ReadingStatus.FAILED.value}

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from twilio.twiml.messaging_response import MessagingResponse
 
-from meter_reading import wiring
+from meter_reading import observability, wiring
 from meter_reading.adapters.tables import InboundMessage, PendingConfirmation
 from meter_reading.adapters.webhook_security import is_from_twilio, public_url
 from meter_reading.domain import conversation, messages
@@ -33,8 +33,11 @@ from meter_reading.domain.dialogue import (
 )
 from meter_reading.domain.privacy import mask_phone
 from meter_reading.domain.records import ReadingStatus
+from meter_reading.observability import Metric, Service
 
 logger = Logger(service="meter-reading-receive")
+tracer = observability.tracer("meter-reading-receive")
+metrics = observability.metrics(Service.WEBHOOK)
 
 # The token is gone: answered already, timed out, or the execution ended.
 _STALE_TOKEN_ERRORS = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
@@ -59,6 +62,8 @@ def _plain(status: int, text: str) -> dict[str, Any]:
     return {"statusCode": status, "headers": {"Content-Type": "text/plain"}, "body": text}
 
 
+@tracer.capture_lambda_handler(capture_response=False)
+@observability.published(metrics)
 @event_source(data_class=APIGatewayProxyEvent)
 @logger.inject_lambda_context
 def handler(event: APIGatewayProxyEvent, context: LambdaContext) -> dict[str, Any]:
@@ -72,6 +77,7 @@ def handler(event: APIGatewayProxyEvent, context: LambdaContext) -> dict[str, An
         wiring.twilio_auth_token(), url, form, event.headers.get("X-Twilio-Signature")
     ):
         logger.warning("rejected request without a valid Twilio signature", extra={"url": url})
+        observability.count(metrics, Metric.SIGNATURE_REJECTED)
         return _plain(403, "Forbidden")
 
     message_sid, sender = form.get("MessageSid"), form.get("From")
@@ -148,6 +154,7 @@ def _start_reading(message_sid: str, sender: str, photo: PhotoMessage) -> tuple[
         logger.info(
             "reading started", extra={"reading_id": message_sid, "from": mask_phone(sender)}
         )
+        observability.count(metrics, Metric.READINGS_STARTED)
     except ClientError as error:
         if error.response["Error"]["Code"] != "ExecutionAlreadyExists":
             raise

@@ -102,6 +102,16 @@ class DrainReport:
     # Where the run's time went: waiting for the broker, or reading and writing the table.
     broker_seconds: float = 0.0
     table_seconds: float = 0.0
+    # PENDING rows this run read and did not get confirmed or refused: message_id -> created_at.
+    unsent: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def oldest_unsent_created_at(self) -> str | None:
+        """When the oldest PENDING row this run saw and left was created (ops alarm on its age).
+
+        Rows on pages the run did not reach (out of time) are not seen.
+        """
+        return min((created for created in self.unsent.values() if created), default=None)
 
 
 def drain(
@@ -130,6 +140,7 @@ def drain(
                 report.table_seconds += time.monotonic() - started
                 if entries is None:
                     break
+                report.unsent.update((entry.message_id, entry.created_at) for entry in entries)
                 now = epoch_now()
                 ready = [entry for entry in entries if not entry.leased(now)]
                 report.left += len(entries) - len(ready)
@@ -172,9 +183,12 @@ def _publish_batch(
     outbox.mark_sent_many([by_id[message_id] for message_id in result.confirmed])
     report.table_seconds += time.monotonic() - published
     report.sent += len(result.confirmed)
+    for message_id in result.confirmed:
+        report.unsent.pop(message_id, None)
     for message_id, why in result.refused.items():
         outbox.mark_dead(message_id, f"PublishNotConfirmed: {why}")
         report.dead.append(message_id)
+        report.unsent.pop(message_id, None)
     if result.failure is None:
         return True
     _stopped(outbox, report, [by_id[m] for m in result.unconfirmed], result.failure)
@@ -191,5 +205,6 @@ def _stopped(
         for entry in unconfirmed:
             outbox.mark_dead(entry.message_id, report.failure)
             report.dead.append(entry.message_id)
+            report.unsent.pop(entry.message_id, None)
     else:
         report.left += len(unconfirmed)

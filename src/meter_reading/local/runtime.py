@@ -106,6 +106,7 @@ _ENV_KEYS = (
     "CONFIRMATION_TIMEOUT_SECONDS",
     "POWERTOOLS_LOG_LEVEL",
     "POWERTOOLS_TRACE_DISABLED",
+    "POWERTOOLS_METRICS_DISABLED",
     "CLOUDFRONT_DOMAIN",
 )
 
@@ -122,11 +123,15 @@ class LocalPipeline:
         root: Path | None = None,
         twilio: TwilioAccount | None = None,
         auth_token: str = AUTH_TOKEN,
+        emit_metrics: bool = True,
     ) -> None:
         """`twilio`: a real Twilio account to send and fetch media through (else the fake).
 
         `auth_token` is the fake Twilio account's token (the webhook signatures' key).
+        `emit_metrics`: the handlers print their CloudWatch metrics (EMF) to stdout, as in
+        Lambda, where CloudWatch Logs turns those lines into metrics.
         """
+        self.emit_metrics = emit_metrics
         self.confirmation_timeout_seconds = confirmation_timeout_seconds
         self.real_twilio = twilio
         self.auth_token = twilio.auth_token if twilio else auth_token
@@ -211,6 +216,7 @@ class LocalPipeline:
             "BILLING_EXCHANGE": self.billing_exchange,
             "POWERTOOLS_LOG_LEVEL": self.log_level,
             "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "false" if self.emit_metrics else "true",
             "CLOUDFRONT_DOMAIN": "",
             "CONFIRMATION_TIMEOUT_SECONDS": str(
                 self.confirmation_timeout_seconds or DEFAULT_CONFIRMATION_TIMEOUT_SECONDS

@@ -324,6 +324,8 @@ def run(
             confirmation_timeout_seconds=confirmation_timeout_seconds,
             twilio=account,
             auth_token=token,
+            # The console shows what happened; EMF lines would drown the conversation turns.
+            emit_metrics=False,
         ) as pipeline,
         WebhookServer(pipeline, host, port, public_url, echo=echo) as server,
     ):

@@ -1,0 +1,146 @@
+"""What ops count and trace: the CloudWatch metrics (EMF) and the X-Ray tracer of each handler.
+
+Every metric is in one namespace with one dimension, ``service``, so the alarms and the
+dashboard in template.yaml name each metric exactly; ``tests/test_template.py`` checks that
+every metric they name is one defined here.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from aws_lambda_powertools import Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit, single_metric
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+NAMESPACE = "MeterReading"
+
+
+class Service(StrEnum):
+    """The ``service`` dimension: which part of the pipeline counted it."""
+
+    WEBHOOK = "webhook"
+    READINGS = "readings"
+    OCR = "ocr"
+    BILLING = "billing"
+
+
+class Metric(StrEnum):
+    # webhook
+    READINGS_STARTED = "ReadingsStarted"
+    SIGNATURE_REJECTED = "WebhookSignatureRejected"
+    # readings: how each one ended
+    CONFIRMED_BY_OCR = "ReadingsConfirmedByOcr"
+    CONFIRMED_BY_HOUSEHOLD = "ReadingsConfirmedByHousehold"
+    REJECTED = "ReadingsRejected"
+    SUPERSEDED = "ReadingsSuperseded"
+    EXPIRED = "ReadingsExpired"
+    UNREADABLE = "ReadingsUnreadable"  # with a `reason` dimension as well
+    FAILED = "ReadingsFailed"
+    OCR_CONFIDENCE = "OcrConfidence"
+    # ocr
+    TEXT_DETECTION_FAILED = "TextDetectionFailures"
+    # billing
+    PUBLISHED = "BillingMessagesPublished"
+    KEPT = "BillingMessagesKept"
+    DEAD = "BillingMessagesDead"
+    OLDEST_PENDING_SECONDS = "OutboxOldestPendingSeconds"
+
+
+#: Which service counts which metric (the dimension the alarms and the dashboard use).
+SERVICE_OF: dict[Metric, Service] = {
+    Metric.READINGS_STARTED: Service.WEBHOOK,
+    Metric.SIGNATURE_REJECTED: Service.WEBHOOK,
+    Metric.CONFIRMED_BY_OCR: Service.READINGS,
+    Metric.CONFIRMED_BY_HOUSEHOLD: Service.READINGS,
+    Metric.REJECTED: Service.READINGS,
+    Metric.SUPERSEDED: Service.READINGS,
+    Metric.EXPIRED: Service.READINGS,
+    Metric.UNREADABLE: Service.READINGS,
+    Metric.FAILED: Service.READINGS,
+    Metric.OCR_CONFIDENCE: Service.READINGS,
+    Metric.TEXT_DETECTION_FAILED: Service.OCR,
+    Metric.PUBLISHED: Service.BILLING,
+    Metric.KEPT: Service.BILLING,
+    Metric.DEAD: Service.BILLING,
+    Metric.OLDEST_PENDING_SECONDS: Service.BILLING,
+}
+
+#: Reasons an unreadable photo may carry as a dimension; any other is counted as "other",
+#: so a new reason cannot create unbounded metric series.
+UNREADABLE_REASONS = frozenset(
+    {
+        "no_text",
+        "no_display",
+        "several_candidates",
+        "low_confidence",
+        "too_dark",
+        "blurred",
+        "unsupported_media",
+        "not_a_meter",
+    }
+)
+
+
+def metrics(service: Service) -> EphemeralMetrics:
+    """One handler module's metrics, flushed as one EMF line per invocation (`log_metrics`).
+
+    Ephemeral: Powertools' `Metrics` shares its metric set between instances, and locally
+    several handlers run in one process.
+    """
+    return EphemeralMetrics(namespace=NAMESPACE, service=service.value)
+
+
+def count(recorder: EphemeralMetrics, metric: Metric, value: float = 1) -> None:
+    recorder.add_metric(name=metric.value, unit=MetricUnit.Count, value=value)
+
+
+def count_unreadable(recorder: EphemeralMetrics, reason: str | None) -> None:
+    """ReadingsUnreadable in total, and once more by reason (a series of its own)."""
+    count(recorder, Metric.UNREADABLE)
+    with single_metric(
+        name=Metric.UNREADABLE.value,
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=NAMESPACE,
+        default_dimensions={"service": SERVICE_OF[Metric.UNREADABLE].value},
+    ) as by_reason:
+        by_reason.add_dimension(name="reason", value=unreadable_reason(reason))
+
+
+def published(recorder: EphemeralMetrics) -> Callable[[F], F]:
+    """Flush what the handler counted as one EMF line when it returns or raises.
+
+    Powertools' `log_metrics` warns on every invocation that counted nothing; most of ours
+    count only on some paths.
+    """
+
+    def decorate(handler: F) -> F:
+        @functools.wraps(handler)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return handler(*args, **kwargs)
+            finally:
+                if recorder.metric_set:
+                    recorder.flush_metrics()
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def tracer(service: str) -> Tracer:
+    """X-Ray through Powertools; responses are not recorded (they may hold a household's data).
+
+    Only botocore is patched: it is the one library our handlers call AWS with, and patching
+    every library the SDK knows costs cold-start time for nothing.
+    """
+    return Tracer(service=service, patch_modules=("botocore",))
+
+
+def unreadable_reason(reason: str | None) -> str:
+    return reason if reason in UNREADABLE_REASONS else "other"
