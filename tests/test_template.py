@@ -347,3 +347,125 @@ def test_functions_get_every_setting_they_read() -> None:
     assert unknown == set(), "environment variables set but never read by settings.py"
     receive = _functions()["ReceiveFunction"]["Environment"]["Variables"]
     assert receive["STATE_MACHINE_ARN"] == {"Ref": STATE_MACHINE}
+
+
+# --------------------------------------------------------------------------- ops
+
+
+def _of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource
+        for logical_id, resource in _resources().items()
+        if resource["Type"] == kind
+    }
+
+
+def _alarm_metrics(properties: dict[str, Any]) -> list[dict[str, Any]]:
+    """The metrics an alarm watches: its own, or those of its metric math."""
+    if "MetricName" in properties:
+        return [properties]
+    queries = properties["Metrics"]
+    return [query["MetricStat"]["Metric"] for query in queries if "MetricStat" in query]
+
+
+def _dimensions(metric: dict[str, Any]) -> dict[str, Any]:
+    return {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
+
+
+def test_every_alarm_notifies_the_alarm_topic() -> None:
+    alarms = _of_type("AWS::CloudWatch::Alarm")
+    assert len(alarms) >= len(_functions()) + 5
+    for logical_id, alarm in alarms.items():
+        assert alarm["Properties"].get("AlarmActions") == [{"Ref": "AlarmTopic"}], logical_id
+    assert _resources()["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
+    subscription = _resources()["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    assert _template()["Parameters"]["AlarmEmail"]["Default"] == ""
+
+
+def test_alarms_cover_outbox_executions_webhook_text_detection_and_every_function() -> None:
+    watched = [
+        (metric["Namespace"], metric["MetricName"], _dimensions(metric))
+        for alarm in _of_type("AWS::CloudWatch::Alarm").values()
+        for metric in _alarm_metrics(alarm["Properties"])
+    ]
+    names = {(namespace, name) for namespace, name, _ in watched}
+    for expected in [
+        ("MeterReading", "BillingMessagesDead"),
+        ("MeterReading", "OutboxOldestPendingSeconds"),
+        ("MeterReading", "TextDetectionFailures"),
+        ("AWS/States", "ExecutionsFailed"),
+        ("AWS/ApiGateway", "5XXError"),
+    ]:
+        assert expected in names, expected
+    pending = next(
+        alarm["Properties"]
+        for alarm in _of_type("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("MetricName") == "OutboxOldestPendingSeconds"
+    )
+    assert pending["Threshold"] == 600 and pending["Statistic"] == "Maximum"
+    for logical_id in _functions():
+        kinds = {
+            name
+            for namespace, name, dims in watched
+            if namespace == "AWS/Lambda" and dims.get("FunctionName") == {"Ref": logical_id}
+        }
+        assert "Throttles" in kinds, f"{logical_id}: no throttles alarm"
+        if logical_id != "AskConfirmationFunction":  # raises ReadingSuperseded by design
+            assert "Errors" in kinds, f"{logical_id}: no errors alarm"
+
+
+def test_our_metrics_in_alarms_and_dashboard_are_the_ones_the_handlers_emit() -> None:
+    from meter_reading.observability import NAMESPACE, SERVICE_OF, Metric
+
+    for alarm in _of_type("AWS::CloudWatch::Alarm").values():
+        for metric in _alarm_metrics(alarm["Properties"]):
+            if metric["Namespace"] == NAMESPACE:
+                emitted = Metric(metric["MetricName"])
+                assert _dimensions(metric) == {"service": SERVICE_OF[emitted].value}
+    body = json.loads(_dashboard_body())
+    rows = [
+        row
+        for widget in body["widgets"]
+        for row in widget["properties"].get("metrics", [])
+        if row and row[0] == NAMESPACE
+    ]
+    assert len(rows) >= 15
+    for row in rows:
+        emitted = Metric(row[1])
+        assert row[2:4] == ["service", SERVICE_OF[emitted].value], row
+    shown = {row[1] for row in rows}
+    assert shown == {metric.value for metric in Metric}, "a metric missing from the dashboard"
+
+
+def _dashboard_body() -> str:
+    """The dashboard's JSON with ${...} filled in as CloudFormation would."""
+    [dashboard] = _of_type("AWS::CloudWatch::Dashboard").values()
+    text = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    return re.sub(r"\$\{[\w:]+\}", "x", text)
+
+
+def test_every_log_group_expires_after_the_retention_parameter() -> None:
+    groups = _of_type("AWS::Logs::LogGroup")
+    assert set(groups) >= {"FunctionLogGroup", "ApiAccessLogGroup", "StateMachineLogGroup"}
+    for logical_id, group in groups.items():
+        assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}, logical_id
+    # Every function logs to a group of ours, never to Lambda's default (which never expires).
+    logging = _global_function_properties()["LoggingConfig"]
+    assert logging["LogGroup"] == {"Ref": "FunctionLogGroup"}
+    for logical_id, properties in _functions().items():
+        assert "LoggingConfig" not in properties, f"{logical_id} overrides the log group"
+
+
+def test_api_access_logs_carry_no_request_content() -> None:
+    api = _resources()["WebhookApi"]["Properties"]
+    setting = api["AccessLogSetting"]
+    assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    fields = json.loads(setting["Format"])
+    assert "status" in fields and "requestId" in fields
+    variables = " ".join(fields.values())
+    # The form (with the household's number) is the body; none of these may be logged.
+    for leaking in ("$context.requestOverride", "$input", "querystring", "$context.authorizer"):
+        assert leaking not in variables
+    assert _resources()["WebhookApi"]["DependsOn"] == "ApiGatewayAccount"
