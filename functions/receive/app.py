@@ -11,24 +11,25 @@ import json
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent, event_source
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from twilio.twiml.messaging_response import MessagingResponse
 
 from meter_reading import observability, wiring
 from meter_reading.adapters.tables import InboundMessage, PendingConfirmation
-from meter_reading.adapters.webhook_security import is_from_twilio, public_url
+from meter_reading.adapters.webhook_event import BadRequest, parse_event
+from meter_reading.adapters.webhook_security import is_from_twilio
 from meter_reading.domain import conversation, messages
 from meter_reading.domain.dialogue import (
     CommandMessage,
     IncomingMessage,
+    MalformedMessage,
     OtherMessage,
     PhotoMessage,
     ReplyMessage,
+    check_form,
     classify_message,
 )
 from meter_reading.domain.privacy import mask_phone
@@ -62,29 +63,37 @@ def _plain(status: int, text: str) -> dict[str, Any]:
     return {"statusCode": status, "headers": {"Content-Type": "text/plain"}, "body": text}
 
 
+def _refuse(reason: str) -> dict[str, Any]:
+    # The reason never quotes the request: nothing a household wrote reaches the logs.
+    logger.warning("refused a malformed webhook request", extra={"reason": reason})
+    return _plain(400, reason)
+
+
 @tracer.capture_lambda_handler(capture_response=False)
 @observability.published(metrics)
-@event_source(data_class=APIGatewayProxyEvent)
 @logger.inject_lambda_context
-def handler(event: APIGatewayProxyEvent, context: LambdaContext) -> dict[str, Any]:
-    form = dict(parse_qsl(event.decoded_body or "", keep_blank_values=True))
-    url = public_url(
-        event.headers,
-        event.request_context.path or event.path,
-        event.multi_value_query_string_parameters,
-    )
-    if not is_from_twilio(
-        wiring.twilio_auth_token(), url, form, event.headers.get("X-Twilio-Signature")
-    ):
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """API Gateway's proxy event (REST payload 1.0 or HTTP API 2.0) -> TwiML, or 400/403.
+
+    Malformed input is answered 400 or 403 with a short reason, never 5xx: Twilio retries
+    a 5xx, and a malformed request stays malformed.
+    """
+    try:
+        request = parse_event(event)
+    except BadRequest as refused:
+        return _refuse(str(refused))
+    form, url = request.form, request.url
+    if not is_from_twilio(wiring.twilio_auth_token(), url, form, request.signature):
         logger.warning("rejected request without a valid Twilio signature", extra={"url": url})
         observability.count(metrics, Metric.SIGNATURE_REJECTED)
         return _plain(403, "Forbidden")
 
-    message_sid, sender = form.get("MessageSid"), form.get("From")
-    if not message_sid or not sender:
-        return _plain(400, "MessageSid and From are required")
-
-    message = classify_message(form)
+    try:
+        check_form(form)
+        message = classify_message(form)
+    except MalformedMessage as refused:
+        return _refuse(str(refused))
+    message_sid, sender = form["MessageSid"], form["From"]
     inbound = wiring.inbound()
     fields = {name: form.get(name, "") for name in _STORED_FIELDS}
     earlier = inbound.claim(message_sid, sender, type(message).__name__, fields)

@@ -123,11 +123,40 @@ class OtherMessage:
 IncomingMessage = PhotoMessage | ReplyMessage | CommandMessage | OtherMessage
 
 _SUPPORTED_IMAGE_TYPES = frozenset({"image/jpeg", "image/png"})
+# Twilio's message SIDs: two letters (SM, MM) and 32 hex digits. The SID names the
+# execution and keys DynamoDB items, so nothing else may pass for one.
+_MESSAGE_SID = re.compile(r"[A-Za-z]{2}[0-9a-fA-F]{32}", re.ASCII)
+# An E.164 number, on WhatsApp prefixed "whatsapp:".
+_SENDER = re.compile(r"(?:whatsapp:)?\+[1-9][0-9]{5,14}", re.ASCII)
+_NUM_MEDIA = re.compile(r"[0-9]{1,2}", re.ASCII)  # Twilio sends at most 10
+
+
+class MalformedMessage(ValueError):
+    """A webhook form that cannot be one of Twilio's messages; the text is a short reason
+    that never quotes the form (it is logged and answered)."""
+
+
+def check_form(form: dict[str, str]) -> None:
+    """MalformedMessage unless the form has what every Twilio message has, well formed."""
+    if not form.get("MessageSid") or not form.get("From"):
+        raise MalformedMessage("MessageSid and From are required")
+    if not _MESSAGE_SID.fullmatch(form["MessageSid"]):
+        raise MalformedMessage("MessageSid is not a Twilio message SID")
+    if not _SENDER.fullmatch(form["From"]):
+        raise MalformedMessage("From is not a phone number")
+    if not _NUM_MEDIA.fullmatch(form.get("NumMedia") or "0"):
+        raise MalformedMessage("NumMedia is not a small whole number")
 
 
 def classify_message(form: dict[str, str]) -> IncomingMessage:
-    """Classify a Twilio WhatsApp webhook by its form fields (NumMedia, MediaUrl0, Body)."""
-    num_media = int(form.get("NumMedia", "0") or "0")
+    """Classify a Twilio WhatsApp webhook by its form fields (NumMedia, MediaUrl0, Body).
+
+    MalformedMessage if NumMedia is not a number (`check_form` says so first).
+    """
+    num_media_text = form.get("NumMedia") or "0"
+    if not _NUM_MEDIA.fullmatch(num_media_text):
+        raise MalformedMessage("NumMedia is not a small whole number")
+    num_media = int(num_media_text)
     for index in range(num_media):
         content_type = form.get(f"MediaContentType{index}", "")
         media_url = form.get(f"MediaUrl{index}", "")

@@ -123,15 +123,19 @@ class LocalPipeline:
         root: Path | None = None,
         twilio: TwilioAccount | None = None,
         auth_token: str = AUTH_TOKEN,
+        run_executions: bool = True,
         emit_metrics: bool = True,
     ) -> None:
         """`twilio`: a real Twilio account to send and fetch media through (else the fake).
 
         `auth_token` is the fake Twilio account's token (the webhook signatures' key).
+        `run_executions=False`: executions are started but never run (moto only records
+        them), for tests of the webhook alone.
         `emit_metrics`: the handlers print their CloudWatch metrics (EMF) to stdout, as in
         Lambda, where CloudWatch Logs turns those lines into metrics.
         """
         self.emit_metrics = emit_metrics
+        self.run_executions = run_executions
         self.confirmation_timeout_seconds = confirmation_timeout_seconds
         self.real_twilio = twilio
         self.auth_token = twilio.auth_token if twilio else auth_token
@@ -162,7 +166,7 @@ class LocalPipeline:
             self._stack.enter_context(self.twilio)
         self._stack.enter_context(_environment(self._environment()))
         self._stack.enter_context(
-            mock_aws(config={"stepfunctions": {"execute_state_machine": True}})
+            mock_aws(config={"stepfunctions": {"execute_state_machine": self.run_executions}})
         )
         if self._detector is None:
             from meter_reading.local.ocr_engine import OfflineTextDetector
