@@ -16,6 +16,7 @@ from meter_reading import observability, wiring
 from meter_reading.adapters.tables import PendingConfirmation
 from meter_reading.domain import messages
 from meter_reading.domain.privacy import mask_phone
+from meter_reading.step_failures import step_failures
 
 logger = Logger(service="meter-reading-notify")
 tracer = observability.tracer("meter-reading-notify")
@@ -26,6 +27,7 @@ _ABOUT_THE_PHOTO = frozenset({"photo_unreadable", "processing_failed"})
 
 @tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
+@step_failures
 def ask_confirmation(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Open the question (ReadingSuperseded if a newer photo came), then ask it."""
     sender = wiring.inbound().sender_of(event["reading_id"])
@@ -53,6 +55,7 @@ def ask_confirmation(event: dict[str, Any], context: LambdaContext) -> dict[str,
 
 @tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
+@step_failures
 def send_message(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     sender = wiring.inbound().sender_of(event["reading_id"])
     if event["message"] in _ABOUT_THE_PHOTO:

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from meter_reading import observability, wiring
 from meter_reading.adapters.storage import photo_key
+from meter_reading.step_failures import step_failures
 
 logger = Logger(service="meter-reading-ocr")
 tracer = observability.tracer("meter-reading-ocr")
@@ -16,6 +17,7 @@ tracer = observability.tracer("meter-reading-ocr")
 
 @tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
+@step_failures
 def fetch_photo(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     body, content_type = wiring.media_fetcher().fetch(event["media_url"])
     content_type = (
@@ -30,6 +32,7 @@ def fetch_photo(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
 
 @tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
+@step_failures
 def start_text_detection(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     job_id = wiring.text_detection().start(event["bucket"], event["key"], event["reading_id"])
     logger.info("text detection started", extra={"job_id": job_id})
@@ -38,6 +41,7 @@ def start_text_detection(event: dict[str, Any], context: LambdaContext) -> dict[
 
 @tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
+@step_failures
 def check_text_detection(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     status, message = wiring.text_detection().status(event["job_id"])
     return {

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from meter_reading import billing, observability, wiring
 from meter_reading.domain import contract
 from meter_reading.observability import Metric, Service
+from meter_reading.step_failures import step_failures
 
 logger = Logger(service="meter-reading-publish")
 tracer = observability.tracer("meter-reading-publish")
@@ -45,6 +46,7 @@ def _answer(reading_id: str, outcome: billing.Outcome) -> dict[str, Any]:
 @tracer.capture_lambda_handler(capture_response=False)
 @observability.published(metrics)
 @logger.inject_lambda_context
+@step_failures
 def publish_reading(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     message = _billing_message(event["reading_id"])
     # message_id is the reading id: the outbox row under it says whether it already went.
@@ -61,6 +63,7 @@ def publish_reading(event: dict[str, Any], context: LambdaContext) -> dict[str, 
 @tracer.capture_lambda_handler(capture_response=False)
 @observability.published(metrics)
 @logger.inject_lambda_context
+@step_failures
 def keep_in_outbox(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     message = _billing_message(event["reading_id"])
     error = event.get("error") or {}

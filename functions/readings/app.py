@@ -16,6 +16,7 @@ from meter_reading.domain import plausibility
 from meter_reading.domain.dialogue import Decision
 from meter_reading.domain.records import ReadingSource, ReadingStatus
 from meter_reading.observability import Metric, Service
+from meter_reading.step_failures import step_failures
 
 logger = Logger(service="meter-reading-records")
 tracer = observability.tracer("meter-reading-records")
@@ -35,6 +36,7 @@ HISTORY_READINGS = 10  # the household's confirmed readings its usual consumptio
 
 @tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
+@step_failures
 def check_history(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The meter's unit, and whether the reading fits the household's confirmed history."""
     extraction = event["extraction"]
@@ -65,6 +67,7 @@ def check_history(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 @tracer.capture_lambda_handler(capture_response=False)
 @observability.published(metrics)
 @logger.inject_lambda_context
+@step_failures
 def save_reading(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     extraction, check = event["extraction"], event["check"]
     wiring.readings().save_raw(
@@ -91,6 +94,7 @@ def save_reading(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
 @tracer.capture_lambda_handler(capture_response=False)
 @observability.published(metrics)
 @logger.inject_lambda_context
+@step_failures
 def set_status(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """The new status; for CONFIRMED, the value billing gets and who gave it."""
     status = ReadingStatus(event["status"])
@@ -124,6 +128,7 @@ def set_status(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 @observability.published(metrics)
 @observability.published(ocr_metrics)
 @logger.inject_lambda_context
+@step_failures
 def record_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     error = event.get("error") or {}
     detail = f"{error.get('Error', 'Unknown')}: {error.get('Cause', '')}"[:1000]

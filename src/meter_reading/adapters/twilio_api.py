@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import requests
+from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
@@ -29,12 +31,36 @@ def twilio_client(account_sid: str, auth_token: str, api_base_url: str | None = 
     return Client(account_sid, auth_token, http_client=http_client)
 
 
+class WhatsAppUnavailable(Exception):
+    """Twilio is throttling us (429), failing (5xx) or out of reach: worth a retry.
+
+    Its name is the error the state machine retries on: keep it.
+    """
+
+
+class WhatsAppRefused(Exception):
+    """Twilio refused the message (any other 4xx): sending it again would be refused again."""
+
+
 @dataclass
 class WhatsAppSender:
     client: Client
     from_address: str  # "whatsapp:+14155238886"
 
     def send(self, to: str, body: str) -> str:
-        message = self.client.messages.create(to=to, from_=self.from_address, body=body)
+        try:
+            message = self.client.messages.create(to=to, from_=self.from_address, body=body)
+        except TwilioRestException as error:
+            # Twilio's own text often quotes the number: only the status and code go on.
+            if error.status == 429 or error.status >= 500:
+                raise WhatsAppUnavailable(
+                    f"Twilio answered HTTP {error.status} (error {error.code})"
+                ) from error
+            raise WhatsAppRefused(
+                f"Twilio refused the message: HTTP {error.status} (error {error.code})"
+            ) from error
+        except (requests.RequestException, TwilioException) as error:
+            reason = f"Twilio could not be reached: {type(error).__name__}"
+            raise WhatsAppUnavailable(reason) from error
         sid: str = message.sid
         return sid

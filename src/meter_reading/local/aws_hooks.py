@@ -14,6 +14,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,6 +45,28 @@ class LocalLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 30_000
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One Lambda invocation being served: which function, with which payload."""
+
+    function: str
+    payload: dict[str, Any]
+
+
+_current_invocation: ContextVar[Invocation | None] = ContextVar(
+    "meter_reading_local_invocation", default=None
+)
+
+
+def current_invocation() -> Invocation | None:
+    """The invocation the calling thread is serving, if any.
+
+    An AWS call a handler makes runs in the handler's thread, so a botocore hook can tell
+    which step made it (the tests inject faults into one step this way).
+    """
+    return _current_invocation.get()
 
 
 def _stash_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -81,6 +104,7 @@ class LocalLambda:
         self.invocations.append((name, payload))
         result: Any = None
         error_payload: dict[str, Any] | None = None
+        serving = _current_invocation.set(Invocation(name, payload))
         try:
             result = handler(payload, LocalLambdaContext(name, str(uuid.uuid4())))
         except Exception as error:
@@ -89,6 +113,8 @@ class LocalLambda:
                 "errorMessage": str(error),
                 "stackTrace": traceback.format_exception(error)[-5:],
             }
+        finally:
+            _current_invocation.reset(serving)
         with self._finished_changed:
             self.finished.append((name, payload, result, error_payload))
             self._finished_changed.notify_all()

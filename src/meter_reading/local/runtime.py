@@ -12,7 +12,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -357,6 +357,20 @@ class LocalPipeline:
 
     def send_text(self, sender: str, text: str) -> WebhookResponse:
         return self.deliver_webhook(self.text_webhook(sender, text))
+
+    def intercept(self, event_name: str, hook: Callable[..., Any]) -> Callable[[], None]:
+        """Register a botocore hook (e.g. "before-call.dynamodb.*") ahead of the local ones,
+        for every client from now on; returns the function that removes it.
+
+        A `before-call` hook that returns `(http_response, parsed)` answers the call in AWS's
+        place: how the tests make DynamoDB, Textract or Lambda fail as AWS would.
+        """
+        events = boto3._get_default_session().events
+        unique_id = f"meter-reading-intercept:{uuid.uuid4().hex}"
+        events.register_first(event_name, hook, unique_id=unique_id)
+        # Clients copy the session's hooks when they are made: make the handlers' anew.
+        wiring.reset()
+        return lambda: events.unregister(event_name, unique_id=unique_id)
 
     # -- what ops see -----------------------------------------------------------
     def execution_arn(self, reading_id: str) -> str:

@@ -35,6 +35,27 @@ class _Media:
 
 
 @dataclass
+class _Fault:
+    """Twilio answering an error instead: `times` more requests (None: every one)."""
+
+    status: int
+    code: int
+    message: str
+    times: int | None
+    to: str | None  # only messages to this address (sending); None: any
+
+
+# Twilio's error bodies for what tests make it answer; the 400's text quotes the number,
+# as Twilio's does.
+_TWILIO_ERRORS = {
+    429: (20429, "Too Many Requests"),
+    500: (20500, "Internal Server Error"),
+    503: (20503, "Service Unavailable"),
+    400: (21211, "The 'To' number {to} is not a valid phone number."),
+}
+
+
+@dataclass
 class FakeTwilio:
     account_sid: str
     auth_token: str
@@ -44,6 +65,8 @@ class FakeTwilio:
     _changed: threading.Condition = field(default_factory=threading.Condition)
     # Called with each message as it is sent (meter-reading serve prints them).
     observers: list[Callable[[SentMessage], None]] = field(default_factory=list)
+    _send_faults: list[_Fault] = field(default_factory=list)
+    _media_faults: list[_Fault] = field(default_factory=list)
 
     @property
     def base_url(self) -> str:
@@ -79,6 +102,29 @@ class FakeTwilio:
         path = f"/2010-04-01/Accounts/{self.account_sid}/Messages/{message_sid}/Media/{media_sid}"
         self._media[path] = _Media(body, content_type)
         return self.base_url + path
+
+    def fail_sending(self, status: int, times: int | None = 1, to: str | None = None) -> None:
+        """Answer the next `times` messages (to `to`, or to anyone) with Twilio's error
+        for `status` (429, 500, 503 or 400) instead of sending them; None: all of them."""
+        code, message = _TWILIO_ERRORS[status]
+        with self._changed:
+            self._send_faults.append(_Fault(status, code, message, times, to))
+
+    def fail_media(self, status: int, times: int | None = 1) -> None:
+        """Answer the next `times` media downloads with HTTP `status` (None: all of them)."""
+        code, message = _TWILIO_ERRORS.get(status, (20000 + status, "Error"))
+        with self._changed:
+            self._media_faults.append(_Fault(status, code, message, times, None))
+
+    def _fault(self, faults: list[_Fault], to: str | None) -> _Fault | None:
+        with self._changed:
+            for fault in faults:
+                if fault.to not in (None, to) or fault.times == 0:
+                    continue
+                if fault.times is not None:
+                    fault.times -= 1
+                return fault
+        return None
 
     def messages_to(self, address: str) -> list[SentMessage]:
         with self._changed:
@@ -122,13 +168,18 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def _error(self, status: int, message: str) -> None:
-            body = json.dumps({"code": status, "message": message, "status": status}).encode()
+        def _error(self, status: int, message: str, code: int | None = None) -> None:
+            body = json.dumps(
+                {"code": code or status, "message": message, "status": status}
+            ).encode()
             self._reply(status, body, "application/json")
 
         def do_GET(self) -> None:
             if not fake._authorised(self.headers.get("Authorization")):
                 return self._error(401, "Authenticate")
+            fault = fake._fault(fake._media_faults, None)
+            if fault is not None:
+                return self._error(fault.status, fault.message, fault.code)
             media = fake._media.get(self.path)
             if media is None:
                 return self._error(404, "The requested resource was not found")
@@ -143,6 +194,9 @@ def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
             form = {k: v[0] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
             if not form.get("To") or not form.get("From") or not form.get("Body"):
                 return self._error(400, "A 'To', 'From' and 'Body' are required")
+            fault = fake._fault(fake._send_faults, form["To"])
+            if fault is not None:
+                return self._error(fault.status, fault.message.format(to=form["To"]), fault.code)
             now = datetime.now(UTC)
             message = SentMessage(
                 "SM" + uuid.uuid4().hex, form["To"], form["From"], form["Body"], now
