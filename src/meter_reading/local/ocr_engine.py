@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from meter_reading.reader.display import overlap
+
 Image = NDArray[np.uint8]
 Quad = list[tuple[float, float]]
 
@@ -122,11 +124,6 @@ def textract_blocks(
     return blocks
 
 
-def _height(quad: Quad) -> float:
-    (x0, y0), (x1, y1), (x2, y2), (x3, y3) = quad
-    return (float(np.hypot(x3 - x0, y3 - y0)) + float(np.hypot(x2 - x1, y2 - y1))) / 2
-
-
 def _crop(img: Image, quad: Quad) -> Image:
     """Perspective crop of a quad (clockwise from top-left), upright for the recognizer."""
     pts = np.array(quad, dtype=np.float32)
@@ -146,22 +143,6 @@ def _equalise(img: Image) -> Image:
     lightness = cv2.cvtColor(img, cv2.COLOR_BGR2LAB)[:, :, 0]
     equalised = cv2.createCLAHE(clipLimit=3.0, tileGridSize=(8, 8)).apply(lightness)
     return np.asarray(cv2.cvtColor(equalised, cv2.COLOR_GRAY2BGR), dtype=np.uint8)
-
-
-def _bounds(quad: Quad) -> tuple[float, float, float, float]:
-    xs = [x for x, _ in quad]
-    ys = [y for _, y in quad]
-    return min(xs), min(ys), max(xs), max(ys)
-
-
-def _overlap(a: Quad, b: Quad) -> float:
-    """Intersection of the two boxes over the smaller one (axis-aligned bounds)."""
-    ax0, ay0, ax1, ay1 = _bounds(a)
-    bx0, by0, bx1, by1 = _bounds(b)
-    iw = max(0.0, min(ax1, bx1) - max(ax0, bx0))
-    ih = max(0.0, min(ay1, by1) - max(ay0, by0))
-    smaller = min((ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0))
-    return iw * ih / max(smaller, 1e-6)
 
 
 class _PPOCRv4:
@@ -220,7 +201,7 @@ class OfflineTextDetector:
                 self._detect(equalised, self._det_side),
                 self._detect(equalised, self._second_side),
             ):
-                quads += [q for q in more if not any(_overlap(q, o) > 0.5 for o in quads)]
+                quads += [q for q in more if not any(overlap(q, o) > 0.5 for o in quads)]
             lines = self._read(img, quads)
         return textract_blocks(lines, width, height)
 
