@@ -39,8 +39,6 @@ EXTENSIONS: tuple[tuple[float, float], ...] = (
     (0.5, 1.0),
     (0.3, 1.5),
 )
-#: Weight of the text detector's own read of a line against one recognizer read.
-DETECTOR_WEIGHT = 1.0
 #: A seven-segment kWh register of this many digits or more prints a tenths digit.
 TENTHS_FROM_DIGITS = 5
 #: Confidence kept when the point is placed by the register's format, not seen.
@@ -57,13 +55,6 @@ class Read:
     text: str
     score: float
     by_recognizer: bool
-
-
-@dataclass(frozen=True)
-class DisplayRead:
-    reading: str
-    confidence: float
-    quad: Quad
 
 
 def digitish(text: str) -> bool:
@@ -150,7 +141,7 @@ def vote(reads: Sequence[Read]) -> tuple[str, float] | None:
         if completions:
             target = max(completions, key=lambda k: sum(n[0] == k for n in normal))
             shown = reading + "." + target[-1]
-        w = read.score * (1.0 if read.by_recognizer else DETECTOR_WEIGHT)
+        w = read.score
         weight[target] = weight.get(target, 0.0) + w
         count[target] = count.get(target, 0) + 1
         shapes = forms.setdefault(target, {})
@@ -211,7 +202,7 @@ def page_direction(lines: Sequence[TextLine]) -> float | None:
     worded = [ln for ln in lines if ln.letters >= 2 and ln.digits == 0]
     if not worded:
         return None
-    # Weighted circular mean of the directions, in whole-quadrant buckets.
+    # Each word votes for its quarter turn, weighted by its letters and confidence.
     votes: dict[int, float] = {}
     for ln in worded:
         bucket = round(ln.direction / 90.0) % 4
@@ -219,9 +210,10 @@ def page_direction(lines: Sequence[TextLine]) -> float | None:
     return max(votes, key=lambda b: votes[b]) * 90.0
 
 
-def _decimal_at_end(reads: Sequence[tuple[str, float]]) -> float:
-    """Weight of the reads that end with a decimal digit after a point, as a register does."""
-    return sum(score for text, score in reads if _DECIMAL_END.search(text))
+def _decimal_at_end(read: tuple[str, float]) -> float:
+    """The read's score if it ends with a decimal digit after a point, as a register does."""
+    text, score = read
+    return score if _DECIMAL_END.search(text) else 0.0
 
 
 def with_tenths(reading: str, confidence: float) -> tuple[str, float]:
@@ -319,7 +311,7 @@ class DisplayReader:
         """Without words on the page: the small decimal digit ends a register, never starts it."""
         quad = extend(line.quad, 0.2, 0.6, 0.1)
         upright, other = self._recognizer.read([crop(image, quad), crop(image, turned(quad))])
-        if _decimal_at_end([other]) > _decimal_at_end([upright]):
+        if _decimal_at_end(other) > _decimal_at_end(upright):
             return TextLine(line.text, line.confidence, turned(line.quad))
         return line
 
