@@ -115,7 +115,8 @@ def test_unreadable_photo_gets_a_polite_reply_with_tips(pipeline: LocalPipeline)
     assert len(sent) == 1
     assert sent[0].body.startswith("Sorry, ")
     assert messages.PHOTO_TIPS in sent[0].body
-    assert pipeline.reading(reading_id) is None
+    item = pipeline.reading(reading_id)
+    assert item is not None and item["status"] == "UNREADABLE" and item["sender"] == HOUSEHOLD
     assert [run.name for run in pipeline.state_runs(reading_id)][-1] == "Photo could not be read"
 
 

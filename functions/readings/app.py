@@ -69,7 +69,11 @@ def check_history(event: dict[str, Any], context: LambdaContext) -> dict[str, An
 @logger.inject_lambda_context
 @step_failures
 def save_reading(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    extraction, check = event["extraction"], event["check"]
+    """The reading as OCR left it: awaiting the household's answer, or UNREADABLE."""
+    extraction = event["extraction"]
+    if extraction["status"] == "unreadable":
+        return _save_unreadable(event)
+    check = event["check"]
     wiring.readings().save_raw(
         reading_id=event["reading_id"],
         sender=wiring.inbound().sender_of(event["reading_id"]),
@@ -89,6 +93,34 @@ def save_reading(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
         value=float(extraction["confidence"]),
     )
     return {"reading_id": event["reading_id"]}
+
+
+def _save_unreadable(event: dict[str, Any]) -> dict[str, Any]:
+    extraction = event["extraction"]
+    reason = extraction.get("reason")
+    wiring.readings().save_unreadable(
+        reading_id=event["reading_id"],
+        sender=wiring.inbound().sender_of(event["reading_id"]),
+        reason=reason,
+        confidence=Decimal(str(extraction.get("confidence") or 0)),
+        s3_key=event["photo_key"],
+        photo_time=event["photo_time"],
+        meter_type=extraction.get("meter_type"),
+    )
+    observability.count_unreadable(metrics, reason)
+    logger.info("unreadable photo saved", extra={"reason": reason})
+    return _outcome(event["reading_id"], ReadingStatus.UNREADABLE, {}) | {"reason": reason}
+
+
+def _outcome(reading_id: str, status: ReadingStatus, record: dict[str, Any]) -> dict[str, Any]:
+    """What the execution's end state reports: the reading, its status, value and who gave it."""
+    return {
+        "reading_id": reading_id,
+        "status": status.value,
+        "reading": record.get("reading_text"),
+        "unit": record.get("unit"),
+        "source": record.get("source"),
+    }
 
 
 @tracer.capture_lambda_handler(capture_response=False)
@@ -115,13 +147,7 @@ def set_status(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         )
     elif status in _ENDED:
         observability.count(metrics, _ENDED[status])
-    return {
-        "reading_id": event["reading_id"],
-        "status": status.value,
-        "reading": record.get("reading_text"),
-        "unit": record.get("unit"),
-        "source": record.get("source"),
-    }
+    return _outcome(event["reading_id"], status, record)
 
 
 @tracer.capture_lambda_handler(capture_response=False)
@@ -132,10 +158,9 @@ def set_status(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def record_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     error = event.get("error") or {}
     detail = f"{error.get('Error', 'Unknown')}: {error.get('Cause', '')}"[:1000]
-    wiring.readings().set_status(event["reading_id"], ReadingStatus.FAILED, detail=detail)
-    wiring.confirmations().clear(
-        wiring.inbound().sender_of(event["reading_id"]), event["reading_id"]
-    )
+    sender = wiring.inbound().sender_of(event["reading_id"])
+    wiring.readings().fail(event["reading_id"], sender, detail)
+    wiring.confirmations().clear(sender, event["reading_id"])
     logger.warning("reading failed", extra={"detail": detail})
     observability.count(metrics, Metric.FAILED)
     if error.get("Error") in _TEXT_DETECTION_ERRORS:

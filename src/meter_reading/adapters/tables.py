@@ -76,6 +76,59 @@ class ReadingRepository:
         self.table.put_item(Item=item)
         return item
 
+    def save_unreadable(
+        self,
+        *,
+        reading_id: str,
+        sender: str,
+        reason: str | None,
+        confidence: Decimal,
+        s3_key: str,
+        photo_time: str,
+        meter_type: str | None = None,
+    ) -> dict[str, Any]:
+        """A photo OCR could not read: no value, the reason, and the household's photo."""
+        item: dict[str, Any] = {
+            "reading_id": reading_id,
+            "sender": sender,
+            "status": ReadingStatus.UNREADABLE.value,
+            "ocr_status": "unreadable",
+            "ocr_confidence": confidence,
+            "confirmed": False,
+            "s3_key": s3_key,
+            "photo_time": photo_time,
+            "created_at": utc_now_precise(),
+        }
+        if reason:
+            item["status_detail"] = reason
+        if meter_type:
+            item["meter_type"] = meter_type
+        self.table.put_item(Item=item)
+        return item
+
+    def fail(self, reading_id: str, sender: str, detail: str) -> dict[str, Any]:
+        """FAILED with the error; a reading that failed before it was saved gets its row here,
+        with its household and time, so the household's readings show it."""
+        attributes: dict[str, Any] = self.table.update_item(
+            Key={"reading_id": reading_id},
+            UpdateExpression=(
+                "SET #status = :status, updated_at = :now, confirmed = :false, "
+                "status_detail = :detail, sender = :sender, "
+                "created_at = if_not_exists(created_at, :created)"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":status": ReadingStatus.FAILED.value,
+                ":now": utc_now(),
+                ":false": False,
+                ":detail": detail,
+                ":sender": sender,
+                ":created": utc_now_precise(),
+            },
+            ReturnValues="ALL_NEW",
+        )["Attributes"]
+        return attributes
+
     def get(self, reading_id: str) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self.table.get_item(
             Key={"reading_id": reading_id}, ConsistentRead=True
