@@ -3,9 +3,15 @@
     POST /webhook                       Twilio's form post (X-Twilio-Signature checked)
     POST /local/media                   fake Twilio only: hold a photo, answer its media URL
     GET  /local/messages?to=whatsapp:+… fake Twilio only: what that household received
-    GET  /api/readings?sender=whatsapp:+…   the household's readings, newest first
-    GET  /api/executions                the executions, newest first
+    GET  /                              the console: executions, readings, the outbox
+    GET  /api/readings[?sender=whatsapp:+…] readings (one household's, or all), newest first
+    GET  /api/readings/<id>/photo       the reading's photo
+    GET  /api/executions                the executions, newest first, with their outcome
+    GET  /api/executions/<name>         one execution: graph, states, reading, error
     GET  /api/executions/<name>/history that execution's GetExecutionHistory events
+    POST /api/executions/<name>/redrive run a failed reading again (a new execution)
+    GET  /api/outbox                    the billing outbox, newest first
+    POST /api/outbox/drain              what the 2-minute schedule does: publish PENDING rows
 
 The webhook goes to the receive function exactly as API Gateway would hand it over; a
 handler exception is answered 502, as API Gateway answers it.
@@ -14,21 +20,25 @@ handler exception is answered 502, as API Gateway answers it.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from botocore.exceptions import ClientError
 
 from meter_reading.domain.privacy import mask_phone
+from meter_reading.local import console
 from meter_reading.local.runtime import FINISHED, LocalPipeline
 from meter_reading.local.twilio_fake import SentMessage
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
+CONSOLE_PAGE = Path(__file__).with_name("console.html")
 WATCH_INTERVAL_SECONDS = 0.5
 
 
@@ -57,6 +67,8 @@ def reading_view(item: dict[str, Any]) -> dict[str, Any]:
         "meter_type": item.get("meter_type"),
         "plausibility_problem": item.get("plausibility_problem"),
         "status_detail": item.get("status_detail"),
+        "household": mask_phone(str(item["sender"])) if item.get("sender") else None,
+        "photo_url": f"/api/readings/{item['reading_id']}/photo" if item.get("s3_key") else None,
     }
 
 
@@ -197,13 +209,22 @@ class WebhookServer:
         """The JSON for a GET, or None for a path we do not serve."""
         if path == "/api/readings":
             sender = (query.get("sender") or [""])[-1]
-            return [reading_view(item) for item in self.pipeline.readings_of(sender)]
+            items = self.pipeline.readings_of(sender) if sender else console.all_readings()
+            return [reading_view(item) for item in items]
         if path == "/api/executions":
-            return [execution_view(e) for e in self.pipeline.executions()]
-        parts = path.strip("/").split("/")
-        if len(parts) == 4 and parts[:2] == ["api", "executions"] and parts[3] == "history":
+            return [
+                execution_view(e) | console.execution_summary(self.pipeline, e)
+                for e in self.pipeline.executions()
+            ]
+        if path == "/api/outbox":
+            return console.outbox_view(self.pipeline)
+        parts = [unquote(part) for part in path.strip("/").split("/")]
+        if len(parts) in (3, 4) and parts[:2] == ["api", "executions"]:
             try:
-                return self.pipeline.history(parts[2])
+                if len(parts) == 3:
+                    return console.execution_detail(self.pipeline, parts[2])
+                if parts[3] == "history":
+                    return self.pipeline.history(parts[2])
             except ClientError as error:
                 if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
                     return None
@@ -216,6 +237,36 @@ class WebhookServer:
             ]
         return None
 
+
+    def photo(self, reading_id: str) -> tuple[bytes, str] | None:
+        """The reading's photo and its type, from the photo bucket."""
+        item = self.pipeline.reading(reading_id)
+        if not item or not item.get("s3_key"):
+            return None
+        import boto3
+
+        stored = boto3.client("s3").get_object(
+            Bucket=os.environ["PHOTO_BUCKET"], Key=str(item["s3_key"])
+        )
+        return stored["Body"].read(), str(stored.get("ContentType") or "image/jpeg")
+
+    def act(self, path: str) -> tuple[int, Any] | None:
+        """A console button's POST: drain the outbox, or redrive a failed reading."""
+        if path == "/api/outbox/drain":
+            return 200, self.pipeline.run_outbox_retry()
+        parts = [unquote(part) for part in path.strip("/").split("/")]
+        if len(parts) == 4 and parts[:2] == ["api", "executions"] and parts[3] == "redrive":
+            try:
+                redriven = console.redrive(self.pipeline, parts[2])
+            except console.NotRedrivable as refused:
+                return 409, {"error": str(refused)}
+            except ClientError as error:
+                if error.response["Error"]["Code"] == "ExecutionDoesNotExist":
+                    return 404, {"error": f"no execution {parts[2]}"}
+                raise
+            self.echo(f"execution {parts[2]} redriven as {redriven['name']}")
+            return 201, redriven
+        return None
 
 def _handler_for(server: WebhookServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
@@ -256,6 +307,8 @@ def _handler_for(server: WebhookServer) -> type[BaseHTTPRequestHandler]:
                     content_type = self.headers.get("Content-Type", "image/jpeg").split(";")[0]
                     url = server.pipeline.twilio.add_media(None, body, content_type)
                     self._json(201, {"url": url})
+                elif (acted := server.act(parts.path)) is not None:
+                    self._json(*acted)
                 else:
                     self._json(404, {"error": f"no POST {parts.path}"})
             except Exception as error:
@@ -264,6 +317,17 @@ def _handler_for(server: WebhookServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
+            if parts.path in ("/", "/index.html"):
+                self._reply(200, CONSOLE_PAGE.read_bytes(), "text/html; charset=utf-8")
+                return
+            segments = parts.path.strip("/").split("/")
+            if len(segments) == 4 and segments[:2] + segments[3:] == ["api", "readings", "photo"]:
+                photo = server.photo(unquote(segments[2]))
+                if photo is None:
+                    self._json(404, {"error": "no photo"})
+                else:
+                    self._reply(200, *photo)
+                return
             try:
                 value = server.api(parts.path, parse_qs(parts.query))
             except Exception as error:
