@@ -24,9 +24,9 @@ from meter_reading.reader.recognizer import (
 ROOT = Path(__file__).resolve().parents[1]
 CROPS = ROOT.parent / "shared" / "display-crops"
 #: Value right (decimal point included) on the 67 crops cut from meter-photos photos,
-#: which the model never trained on; the trained model measured 0.00 (see its training
+#: which the model never trained on; the exported model measured 0.313 (21/67, see its training
 #: log), this floor leaves room for onnxruntime / Pillow differences only.
-HELD_OUT_VALUE_FLOOR = 0.00
+HELD_OUT_VALUE_FLOOR = 0.25
 
 
 @pytest.fixture(scope="module")
