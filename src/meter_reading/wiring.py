@@ -30,7 +30,13 @@ if TYPE_CHECKING:
 
 def secret(parameter_name: str) -> str:
     from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
+    if "ssm" not in DEFAULT_PROVIDERS:
+        # Powertools' own default provider builds a boto3 session of its own (about 100 ms
+        # of a cold start); a client of the default session reuses what the other clients
+        # loaded. `parameters.clear_caches()` drops it, and the next call makes it anew.
+        DEFAULT_PROVIDERS["ssm"] = parameters.SSMProvider(boto3_client=boto3.client("ssm"))
     value = parameters.get_parameter(parameter_name, decrypt=True, max_age=300)
     return str(value)
 

@@ -1,0 +1,199 @@
+"""The webhook's cold start against its floor, measured in one run.
+
+    python bench/webhook_cold_start.py [--runs 9]
+
+Each sample is a fresh Python process, timed from before it starts until it exits:
+
+- floor: what the webhook cannot do without: import boto3 and create a Step Functions
+  client, import Powertools' Logger, twilio's RequestValidator and MessagingResponse;
+- cold start: import functions/receive/app.py and answer one signed photo webhook (a
+  fresh MessageSid each time) the way API Gateway hands it over: the SSM auth token, the
+  inbound-message claim, the household's conversation, the reading row, StartExecution.
+
+AWS is moto's server on 127.0.0.1 (started here, in this process), reached through
+AWS_ENDPOINT_URL, so the handler makes its real calls over HTTP. The two kinds of sample
+alternate, so a busy machine slows both alike; the medians and their ratio are printed.
+Tracing is imported but disabled (no X-Ray daemon outside Lambda), as in local runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN_PARAMETER = "/meter-reading/twilio-auth-token"
+AUTH_TOKEN = "bench-auth-token"
+HOST = "bench.execute-api.us-east-1.amazonaws.com"
+STAGE_PATH = "/Prod/webhook"
+
+FLOOR = """
+import boto3
+boto3.client("stepfunctions")
+from aws_lambda_powertools import Logger
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+"""
+
+COLD_START = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("app", sys.argv[1])
+app = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(app)
+
+class Context:
+    function_name = "ReceiveFunction"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:ReceiveFunction"
+    aws_request_id = "bench"
+
+answer = app.handler(json.loads(sys.argv[2]), Context())
+assert answer["statusCode"] == 200, answer
+"""
+
+
+def _event(message_sid: str) -> str:
+    from twilio.request_validator import RequestValidator
+
+    form = {
+        "MessageSid": message_sid,
+        "AccountSid": "AC" + "0" * 32,
+        "From": "whatsapp:+27820000009",
+        "To": "whatsapp:+14155238886",
+        "Body": "",
+        "NumMedia": "1",
+        "MediaUrl0": f"https://api.twilio.com/2010-04-01/Accounts/AC/Messages/{message_sid}/Media/ME1",
+        "MediaContentType0": "image/jpeg",
+    }
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(f"https://{HOST}{STAGE_PATH}", form)
+    return json.dumps(
+        {
+            "resource": "/webhook",
+            "path": "/webhook",
+            "httpMethod": "POST",
+            "headers": {
+                "Host": HOST,
+                "X-Forwarded-Proto": "https",
+                "Content-Type": "application/x-www-form-urlencoded",
+                "X-Twilio-Signature": signature,
+            },
+            "multiValueHeaders": {},
+            "queryStringParameters": None,
+            "multiValueQueryStringParameters": None,
+            "requestContext": {"path": STAGE_PATH, "stage": "Prod", "httpMethod": "POST"},
+            "body": base64.b64encode(urlencode(form).encode()).decode(),
+            "isBase64Encoded": True,
+        }
+    )
+
+
+def _aws(endpoint: str) -> dict[str, str]:
+    """Tables, the auth token and a state machine on moto's server; the handler's env."""
+    import boto3
+
+    from meter_reading.adapters.tables import READINGS_BY_SENDER_INDEX
+
+    os.environ.update(
+        AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench"
+    )
+    dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
+    for table, key in (("inbound", "message_sid"), ("confirmations", "sender")):
+        dynamodb.create_table(
+            TableName=table,
+            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    dynamodb.create_table(
+        TableName="readings",
+        KeySchema=[{"AttributeName": "reading_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in ("reading_id", "sender", "created_at")
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": READINGS_BY_SENDER_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "sender", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    boto3.client("ssm", endpoint_url=endpoint).put_parameter(
+        Name=TOKEN_PARAMETER, Value=AUTH_TOKEN, Type="SecureString"
+    )
+    machine = boto3.client("stepfunctions", endpoint_url=endpoint).create_state_machine(
+        name="meter-reading",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::123456789012:role/bench",
+    )["stateMachineArn"]
+    return {
+        **os.environ,
+        "AWS_ENDPOINT_URL": endpoint,
+        "READINGS_TABLE": "readings",
+        "CONFIRMATIONS_TABLE": "confirmations",
+        "INBOUND_TABLE": "inbound",
+        "STATE_MACHINE_ARN": machine,
+        "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "TWILIO_AUTH_TOKEN_PARAMETER": TOKEN_PARAMETER,
+        "TWILIO_WHATSAPP_FROM": "whatsapp:+14155238886",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_DISABLED": "false",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "PYTHONPATH": str(ROOT / "src"),
+    }
+
+
+def _timed(args: list[str], env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=9)
+    runs = parser.parse_args().runs
+
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        env = _aws(f"http://{host}:{port}")
+        app = str(ROOT / "functions" / "receive" / "app.py")
+        floor, cold = [], []
+        # One of each first, not counted: the OS's file cache is warm for both after it.
+        _timed([sys.executable, "-c", FLOOR], env)
+        _timed([sys.executable, "-c", COLD_START, app, _event("MM" + uuid.uuid4().hex)], env)
+        for _ in range(runs):
+            floor.append(_timed([sys.executable, "-c", FLOOR], env))
+            event = _event("MM" + uuid.uuid4().hex)
+            cold.append(_timed([sys.executable, "-c", COLD_START, app, event], env))
+    finally:
+        server.stop()
+    floor_ms, cold_ms = statistics.median(floor) * 1000, statistics.median(cold) * 1000
+    print("floor (boto3 + Step Functions client, Logger, RequestValidator, MessagingResponse):")
+    print(f"  median {floor_ms:.0f} ms over {runs} runs (min {min(floor) * 1000:.0f} ms)")
+    print("cold start (import functions/receive/app.py, answer one signed photo webhook):")
+    print(f"  median {cold_ms:.0f} ms over {runs} runs (min {min(cold) * 1000:.0f} ms)")
+    print(f"ratio {cold_ms / floor_ms:.2f}x the floor (target <= 1.15x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
