@@ -16,6 +16,7 @@ from meter_reading.adapters.tables import (
     ConfirmationRepository,
     InboundMessages,
     PendingConfirmation,
+    ReadingNotFound,
     ReadingRepository,
     ReadingSuperseded,
 )
@@ -75,6 +76,23 @@ def test_a_reading_goes_from_raw_to_confirmed(aws: None) -> None:
     assert confirmed["confirmed"] is True and "confirmed_at" in confirmed
     rejected = readings.set_status("MM1", ReadingStatus.REJECTED)
     assert rejected["confirmed"] is False
+
+
+def test_a_failure_marks_the_reading_the_webhook_made_and_never_makes_one_up(aws: None) -> None:
+    readings = ReadingRepository(_table("readings", "reading_id"))
+    readings.receive("MM1", "whatsapp:+27821234567")
+    readings.receive("MM1", "whatsapp:+27829999999")  # a retried webhook changes nothing
+
+    failed = readings.fail("MM1", "UntrustedMediaUrl: not Twilio's")
+    assert failed["status"] == "FAILED" and failed["sender"] == "whatsapp:+27821234567"
+    assert failed["status_detail"] == "UntrustedMediaUrl: not Twilio's"
+    with pytest.raises(ReadingNotFound):
+        readings.fail("MM2", "Unknown: ")
+    with pytest.raises(ReadingNotFound):
+        readings.set_status("MM2", ReadingStatus.EXPIRED)
+    with pytest.raises(ReadingNotFound):
+        readings.confirm("MM2", household_reading="2050.9")
+    assert readings.get("MM2") is None
 
 
 def test_a_pending_question_is_only_cleared_by_its_own_reading(aws: None) -> None:

@@ -59,3 +59,17 @@ def test_an_implausible_reading_says_what_looks_wrong_and_asks_yes_or_the_number
 def test_water_is_shown_in_cubic_metres() -> None:
     assert "*512.37 m³*" in messages.confirmation_prompt("512.37", "m³", "https://x", True)
     assert "512.37 m³" in messages.reading_confirmed("512.37", "m³")
+
+
+@pytest.mark.parametrize(
+    ("reason", "says"),
+    [
+        ("MediaTooLarge", "too large"),
+        ("MediaNotAnImage", "could not open that file as a photo"),
+        ("UntrustedMediaUrl", "could not fetch that photo"),
+    ],
+)
+def test_a_refused_photo_gets_a_reply_saying_what_to_send_instead(reason: str, says: str) -> None:
+    text = messages.compose("photo_refused", reason=reason)
+    assert says in text and "meter's display" in text and "send" in text.lower()
+    assert "again in a few minutes" not in text  # the same file would fail the same way

@@ -215,7 +215,7 @@ def test_any_other_text_gets_the_help_text(pipeline: LocalPipeline) -> None:
     assert reply.status_code == 200 and reply.reply_text == messages.HELP
 
 
-def test_media_from_outside_twilio_fails_visibly_and_the_user_is_told(
+def test_media_from_outside_twilio_is_refused_visibly_and_the_user_is_told(
     pipeline: LocalPipeline,
 ) -> None:
     form = pipeline.photo_webhook(HOUSEHOLD, render_meter_photo("03662.0"))
@@ -224,8 +224,15 @@ def test_media_from_outside_twilio_fails_visibly_and_the_user_is_told(
     reading_id = form["MessageSid"]
 
     execution = pipeline.wait_until_finished(reading_id)
-    assert execution["status"] == "FAILED"
+    assert execution["status"] == "SUCCEEDED"
+    runs = pipeline.state_runs(reading_id)
+    assert [run.name for run in runs][-1] == "Photo refused"
+    assert next(run for run in runs if run.name == "Fetch photo from Twilio").detail == (
+        "1 failed attempt(s): UntrustedMediaUrl"  # never retried
+    )
     item = pipeline.reading(reading_id)
-    assert item is not None and item["status"] == "FAILED"
-    assert item["status_detail"].startswith("UntrustedMediaUrl")
-    assert pipeline.twilio.messages_to(HOUSEHOLD)[-1].body == messages.processing_failed()
+    assert item is not None and item["status"] == "REFUSED" and item["sender"] == HOUSEHOLD
+    assert item["status_detail"].startswith("UntrustedMediaUrl: media host")
+    assert pipeline.twilio.messages_to(HOUSEHOLD)[-1].body == messages.photo_refused(
+        "UntrustedMediaUrl"
+    )

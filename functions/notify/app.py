@@ -22,7 +22,7 @@ logger = Logger(service="meter-reading-notify")
 tracer = observability.tracer("meter-reading-notify")
 
 # About a photo the household has since replaced with a newer one, these stay unsaid.
-_ABOUT_THE_PHOTO = frozenset({"photo_unreadable", "processing_failed"})
+_ABOUT_THE_PHOTO = frozenset({"photo_unreadable", "photo_refused", "processing_failed"})
 
 
 @tracer.capture_lambda_handler(capture_response=False)

@@ -19,10 +19,9 @@ tracer = observability.tracer("meter-reading-ocr")
 @logger.inject_lambda_context
 @step_failures
 def fetch_photo(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    body, content_type = wiring.media_fetcher().fetch(event["media_url"])
-    content_type = (
-        content_type if content_type.startswith("image/") else event["media_content_type"]
-    )
+    # Looked up by the reading's id: the URL never enters the execution's history.
+    media_url, _declared_type = wiring.inbound().photo(event["reading_id"])
+    body, content_type = wiring.media_fetcher().fetch(media_url)  # the type the bytes are
     store = wiring.photo_store()
     key = photo_key(event["reading_id"], content_type)
     store.put(key, body, content_type)

@@ -3,6 +3,8 @@ confirmed (OCR's value or the household's), rejected, expired, superseded or fai
 
 from __future__ import annotations
 
+import contextlib
+import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -12,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from meter_reading import observability, wiring
+from meter_reading.adapters.tables import ReadingNotFound
 from meter_reading.domain import plausibility
 from meter_reading.domain.dialogue import Decision
 from meter_reading.domain.records import ReadingSource, ReadingStatus
@@ -32,6 +35,17 @@ _ENDED = {
 _TEXT_DETECTION_ERRORS = frozenset({"TextDetectionFailed", "TextDetectionTimeout"})
 
 HISTORY_READINGS = 10  # the household's confirmed readings its usual consumption comes from
+
+
+def _error_detail(error: dict[str, Any] | None) -> str | None:
+    """"Error: message" of an error the state machine caught, as status_detail keeps it."""
+    if not error:
+        return None
+    cause = str(error.get("Cause", ""))
+    # A Lambda's error comes as its JSON error payload: the message is what ops read.
+    with contextlib.suppress(ValueError, TypeError, KeyError):
+        cause = str(json.loads(cause)["errorMessage"])
+    return f"{error.get('Error', 'Unknown')}: {cause}"[:1000]
 
 
 @tracer.capture_lambda_handler(capture_response=False)
@@ -136,7 +150,9 @@ def set_status(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         typed = answer.get("reading") if answer.get("decision") == Decision.CORRECTED else None
         record = readings.confirm(event["reading_id"], household_reading=typed)
     else:
-        record = readings.set_status(event["reading_id"], status)
+        record = readings.set_status(
+            event["reading_id"], status, detail=_error_detail(event.get("error"))
+        )
     # The question is answered or dead either way: a late YES must not find it.
     wiring.confirmations().clear(str(record["sender"]), event["reading_id"])
     logger.info("reading status set", extra={"status": status.value})
@@ -157,10 +173,14 @@ def set_status(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 @step_failures
 def record_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     error = event.get("error") or {}
-    detail = f"{error.get('Error', 'Unknown')}: {error.get('Cause', '')}"[:1000]
-    sender = wiring.inbound().sender_of(event["reading_id"])
-    wiring.readings().fail(event["reading_id"], sender, detail)
-    wiring.confirmations().clear(sender, event["reading_id"])
+    detail = _error_detail(error) or "Unknown: "
+    try:
+        record = wiring.readings().fail(event["reading_id"], detail)
+    except ReadingNotFound:
+        # Only an execution started by hand has no reading: there is nothing to mark.
+        logger.error("no reading to mark failed", extra={"detail": detail})
+        return {"reading_id": event["reading_id"], "status": None}
+    wiring.confirmations().clear(str(record["sender"]), event["reading_id"])
     logger.warning("reading failed", extra={"detail": detail})
     observability.count(metrics, Metric.FAILED)
     if error.get("Error") in _TEXT_DETECTION_ERRORS:

@@ -96,6 +96,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     message_sid, sender = form["MessageSid"], form["From"]
     inbound = wiring.inbound()
     fields = {name: form.get(name, "") for name in _STORED_FIELDS}
+    if isinstance(message, PhotoMessage):
+        # The photo's step looks it up here: no media URL in the execution's history.
+        fields |= {"photo_url": message.media_url, "photo_content_type": message.content_type}
     earlier = inbound.claim(message_sid, sender, type(message).__name__, fields)
     if earlier is not None:
         logger.info("message already handled", extra={"message_sid": message_sid})
@@ -143,15 +146,17 @@ def _now() -> str:
 
 def _start_reading(message_sid: str, sender: str, photo: PhotoMessage) -> tuple[str, str]:
     config = wiring.current_settings()
+    # The reading exists, with its household, before anything can fail: every later step,
+    # the failure path included, updates it and never has to make it up.
+    wiring.readings().receive(message_sid, sender)
     expires = int(time.time()) + config.confirmation_timeout_seconds + 3600
     replaced = wiring.confirmations().note_photo(sender, message_sid, expires_at_epoch=expires)
     if replaced is not None:
         _supersede(replaced, message_sid)
-    # Ids only: the sender's number stays in DynamoDB, out of the execution history.
+    # Ids only: the sender's number and the media URL stay in DynamoDB, out of the
+    # execution history (kept 90 days, shown in the console).
     execution_input = {
         "reading_id": message_sid,
-        "media_url": photo.media_url,
-        "media_content_type": photo.content_type,
         "confirmation_timeout_seconds": config.confirmation_timeout_seconds,
     }
     try:

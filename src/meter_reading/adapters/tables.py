@@ -106,28 +106,13 @@ class ReadingRepository:
         self.table.put_item(Item=item)
         return item
 
-    def fail(self, reading_id: str, sender: str, detail: str) -> dict[str, Any]:
-        """FAILED with the error; a reading that failed before it was saved gets its row here,
-        with its household and time, so the household's readings show it."""
-        attributes: dict[str, Any] = self.table.update_item(
-            Key={"reading_id": reading_id},
-            UpdateExpression=(
-                "SET #status = :status, updated_at = :now, confirmed = :false, "
-                "status_detail = :detail, sender = :sender, "
-                "created_at = if_not_exists(created_at, :created)"
-            ),
-            ExpressionAttributeNames={"#status": "status"},
-            ExpressionAttributeValues={
-                ":status": ReadingStatus.FAILED.value,
-                ":now": utc_now(),
-                ":false": False,
-                ":detail": detail,
-                ":sender": sender,
-                ":created": utc_now_precise(),
-            },
-            ReturnValues="ALL_NEW",
-        )["Attributes"]
-        return attributes
+    def fail(self, reading_id: str, detail: str) -> dict[str, Any]:
+        """FAILED with the error; ReadingNotFound if there is no such reading.
+
+        The webhook made the reading, with its household and time, before the execution
+        started: a failure updates it and never makes one up (a row without a household).
+        """
+        return self.set_status(reading_id, ReadingStatus.FAILED, detail=detail)
 
     def get(self, reading_id: str) -> dict[str, Any] | None:
         item: dict[str, Any] | None = self.table.get_item(
@@ -151,22 +136,20 @@ class ReadingRepository:
         if detail is not None:
             update += ", status_detail = :detail"
             values[":detail"] = detail
-        attributes: dict[str, Any] = self.table.update_item(
-            Key={"reading_id": reading_id},
+        return self._update_existing(
+            reading_id,
             UpdateExpression=update,
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
-            ReturnValues="ALL_NEW",
-        )["Attributes"]
-        return attributes
+        )
 
     def confirm(self, reading_id: str, household_reading: str | None = None) -> dict[str, Any]:
         """CONFIRMED: OCR's value (a YES), or the value the household typed (source household)."""
         if household_reading is None:
             return self.set_status(reading_id, ReadingStatus.CONFIRMED)
         now = utc_now()
-        attributes: dict[str, Any] = self.table.update_item(
-            Key={"reading_id": reading_id},
+        return self._update_existing(
+            reading_id,
             UpdateExpression=(
                 "SET #status = :status, updated_at = :now, confirmed = :true, "
                 "confirmed_at = :now, reading = :reading, reading_text = :text, #source = :source"
@@ -180,8 +163,43 @@ class ReadingRepository:
                 ":text": household_reading,
                 ":source": ReadingSource.HOUSEHOLD.value,
             },
-            ReturnValues="ALL_NEW",
-        )["Attributes"]
+        )
+
+    def receive(self, reading_id: str, sender: str) -> None:
+        """The reading of a photo just received (RECEIVED), with its household and time.
+
+        Made once, by the webhook, before the execution starts: every step after it updates
+        this record and none creates one. A webhook retried after it made it changes nothing.
+        """
+        try:
+            self.table.put_item(
+                Item={
+                    "reading_id": reading_id,
+                    "sender": sender,
+                    "status": ReadingStatus.RECEIVED.value,
+                    "confirmed": False,
+                    "created_at": utc_now_precise(),
+                },
+                ConditionExpression="attribute_not_exists(reading_id)",
+            )
+        except Exception as error:
+            if not _conditional_check_failed(error):
+                raise
+
+    def _update_existing(self, reading_id: str, **update: Any) -> dict[str, Any]:
+        """UpdateItem on a reading that exists (ReadingNotFound otherwise): an update never
+        makes up a reading without its household."""
+        try:
+            attributes: dict[str, Any] = self.table.update_item(
+                Key={"reading_id": reading_id},
+                ConditionExpression="attribute_exists(reading_id)",
+                ReturnValues="ALL_NEW",
+                **update,
+            )["Attributes"]
+        except Exception as error:
+            if _conditional_check_failed(error):
+                raise ReadingNotFound(f"no reading {reading_id}") from error
+            raise
         return attributes
 
     def recent(
@@ -413,9 +431,22 @@ class InboundMessages:
             raise UnknownMessage(f"no inbound message {message_sid}")
         return message.sender
 
+    def photo(self, message_sid: str) -> tuple[str, str]:
+        """(media URL, content type) of the photo this message carried."""
+        item = self.table.get_item(Key={"message_sid": message_sid}, ConsistentRead=True).get(
+            "Item"
+        )
+        if item is None or not item.get("photo_url"):
+            raise UnknownMessage(f"no photo in inbound message {message_sid}")
+        return str(item["photo_url"]), str(item.get("photo_content_type", ""))
+
 
 class UnknownMessage(Exception):
     pass
+
+
+class ReadingNotFound(Exception):
+    """No reading under this id: it is never created by an update."""
 
 
 #: The one outbox item that is not a message: the lease of the drain run that is publishing.

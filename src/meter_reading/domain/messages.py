@@ -97,6 +97,28 @@ def photo_unreadable(reason: str | None) -> str:
     )
 
 
+# What to send instead, by why the photo was refused (the media adapter's permanent errors).
+_REFUSED_PHOTOS = {
+    "MediaTooLarge": (
+        "Sorry, that photo is too large for us (over 5 MB). Please send a normal photo of "
+        "your meter's display taken with your phone's camera, not an HD photo or a document."
+    ),
+    "MediaNotAnImage": (
+        "Sorry, we could not open that file as a photo. Please send a photo (JPEG or PNG) of "
+        "your meter's display taken with your phone's camera, not a document or a link."
+    ),
+    "UntrustedMediaUrl": (
+        "Sorry, we could not fetch that photo from WhatsApp. Please take a new photo of your "
+        "meter's display and send it straight from your phone's camera."
+    ),
+}
+
+
+def photo_refused(reason: str | None) -> str:
+    """The reply to a photo we will never be able to use as sent: what to send instead."""
+    return _REFUSED_PHOTOS.get(reason or "", _REFUSED_PHOTOS["MediaNotAnImage"])
+
+
 def processing_failed() -> str:
     return (
         "Sorry, something went wrong on our side while handling your meter photo. "
@@ -148,6 +170,8 @@ def compose(
         return confirmation_expired(reading or "", unit)
     if kind == "photo_unreadable":
         return photo_unreadable(reason)
+    if kind == "photo_refused":
+        return photo_refused(reason)
     if kind == "processing_failed":
         return processing_failed()
     raise ValueError(f"unknown message kind {kind!r}")

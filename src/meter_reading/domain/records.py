@@ -6,6 +6,8 @@ from enum import StrEnum
 
 
 class ReadingStatus(StrEnum):
+    # The photo is in and being read (made by the webhook, before the execution starts).
+    RECEIVED = "RECEIVED"
     AWAITING_CONFIRMATION = "AWAITING_CONFIRMATION"
     CONFIRMED = "CONFIRMED"
     REJECTED = "REJECTED"
@@ -14,6 +16,9 @@ class ReadingStatus(StrEnum):
     FAILED = "FAILED"
     # The household sent a newer photo before answering: only the newest one is asked about.
     SUPERSEDED = "SUPERSEDED"
+    # The photo itself can never be used (too large, not an image, not from Twilio): the
+    # household was told what to send instead.
+    REFUSED = "REFUSED"
 
 
 class ReadingSource(StrEnum):
