@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 DEMO_ARGS ?=
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint validate bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,17 @@ lint: install
 	$(BIN)/mypy src tests bench
 	for fn in functions/*/; do $(BIN)/mypy "$$fn"app.py || exit 1; done
 
+# `sam validate --lint` needs no AWS account; aws-sam-cli lives in a venv of its own (its
+# pins are not the project's).
+.sam-venv/bin/sam:
+	$(PYTHON) -m venv .sam-venv
+	.sam-venv/bin/python -m pip install --quiet aws-sam-cli==1.170.0
+
+validate: .sam-venv/bin/sam
+	SAM_CLI_TELEMETRY=0 .sam-venv/bin/sam validate --lint --region us-east-1
+
 bench: $(BIN)/.installed
 	$(BIN)/python bench/reading_accuracy.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .sam-venv node_modules .pytest_cache .mypy_cache .ruff_cache
