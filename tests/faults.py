@@ -22,7 +22,15 @@ from meter_reading.local.aws_hooks import Invocation, current_invocation
 from meter_reading.local.runtime import LocalPipeline
 
 ASL = Path(__file__).resolve().parents[1] / "statemachine" / "meter_reading.asl.json"
-SERVICES = ("dynamodb", "textract", "s3")
+# Where a hook must sit to run before any other: botocore calls the handlers of the most
+# specific event name first, and the local Textract answers these three operations itself.
+HOOKED_EVENTS = (
+    "before-call.dynamodb",
+    "before-call.s3",
+    "before-call.textract.StartDocumentTextDetection",
+    "before-call.textract.GetDocumentTextDetection",
+    "before-call.textract.DetectDocumentText",
+)
 # What the local runtime's Lambda hook stashed of an Invoke call (aws_hooks._stash_params).
 _INVOKE_PARAMS = "meter_reading_local_params"
 
@@ -99,7 +107,7 @@ class Faults:
         self._jobs: dict[str, str] = {}  # Textract job id -> reading id
         self._lock = threading.Lock()
         pipeline.lambdas.observers.append(self._note_job)
-        self._removers = [pipeline.intercept(f"before-call.{s}", self._hook) for s in SERVICES]
+        self._removers = [pipeline.intercept(event, self._hook) for event in HOOKED_EVENTS]
         self._removers.append(pipeline.intercept("before-call.lambda.Invoke", self._lambda_hook))
 
     def add(self, fault: Fault) -> Fault:
