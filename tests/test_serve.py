@@ -13,10 +13,12 @@ from typing import Any
 import pytest
 import requests
 from conftest import AMQP_URL, BillingQueue
+from faults import error_response
 from twilio.request_validator import RequestValidator
 from twilio_client import Twilio
 
 from meter_reading.domain import messages
+from meter_reading.local.aws_hooks import current_invocation
 from meter_reading.local.runtime import LocalPipeline
 from meter_reading.local.sample_photo import render_meter_photo
 from meter_reading.local.server import WebhookServer
@@ -81,14 +83,27 @@ def test_a_photo_and_a_yes_over_http_confirm_the_reading(
 def test_bad_signatures_are_refused_and_a_handler_exception_is_a_502(
     served: tuple[LocalPipeline, Twilio],
 ) -> None:
-    _pipeline, twilio = served
+    pipeline, twilio = served
     form = twilio.form(HOUSEHOLD, "YES")
     assert twilio.post(form, signature="bm90IGEgc2lnbmF0dXJl").status_code == 403
     # Signed for another URL than the public one Twilio calls.
     other = RequestValidator(twilio.auth_token).compute_signature("http://127.0.0.1/webhook", form)
     assert twilio.post(form, signature=other).status_code == 403
     broken = twilio.form(HOUSEHOLD, "YES") | {"NumMedia": "many"}
-    assert twilio.post(broken).status_code == 502
+    assert twilio.post(broken).status_code == 400  # malformed: refused, never a 5xx
+
+    def dynamodb_down(**_: Any) -> Any:
+        invocation = current_invocation()
+        if invocation is not None and invocation.function == "ReceiveFunction":
+            return error_response("InternalServerError", 500)
+        return None
+
+    # DynamoDB failing under the webhook: the handler raises, as API Gateway answers it.
+    restore = pipeline.intercept("before-call.dynamodb", dynamodb_down)
+    try:
+        assert twilio.post(twilio.form(HOUSEHOLD, "YES")).status_code == 502
+    finally:
+        restore()
     assert twilio.get("/api/executions") == []
     response = requests.get(f"{twilio.base_url}/api/executions/MMnone/history", timeout=10)
     assert response.status_code == 404
