@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from meter_reading import observability, wiring
 from meter_reading.reader.meter import read_meter
+from meter_reading.step_failures import step_failures
 
 logger = Logger(service="meter-reading-extract")
 tracer = observability.tracer("meter-reading-extract")
@@ -16,6 +17,7 @@ tracer = observability.tracer("meter-reading-extract")
 
 @tracer.capture_lambda_handler(capture_response=False)
 @logger.inject_lambda_context
+@step_failures
 def extract_reading(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     raw_blocks = wiring.text_detection().blocks(event["job_id"])
     photo = wiring.photo_store().get(event["key"])
