@@ -160,7 +160,10 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"a local Twilio API, and RabbitMQ at {_hide_password(amqp_url)}.")
     billing_queue = _BillingQueue(amqp_url)
     lines: list[_Line] = []
-    with LocalPipeline(amqp_url=amqp_url, confirmation_timeout_seconds=timeout) as pipeline:
+    # The demo prints the conversation and the states; EMF metric lines would bury them.
+    with LocalPipeline(
+        amqp_url=amqp_url, confirmation_timeout_seconds=timeout, emit_metrics=False
+    ) as pipeline:
         started = time.monotonic()
         lines.append(_Line(_now(), "household", f"[photo: {photo_name}, {len(photo) // 1024} kB]"))
         reading_id, ack = pipeline.send_photo(DEMO_SENDER, photo, content_type)
