@@ -69,22 +69,9 @@ def _environment(exchange: str) -> None:
 def _create_table() -> Any:
     import boto3
 
-    return boto3.resource("dynamodb").create_table(
-        TableName=TABLE,
-        KeySchema=[{"AttributeName": "message_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": "message_id", "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "status-index",
-                "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    from meter_reading.local.table_definitions import outbox_table
+
+    return boto3.resource("dynamodb").create_table(**outbox_table(TABLE))
 
 
 def _seed(table: Any, rows: int) -> list[str]:

@@ -100,38 +100,15 @@ def _aws(endpoint: str) -> dict[str, str]:
     """Tables, the auth token and a state machine on moto's server; the handler's env."""
     import boto3
 
-    from meter_reading.adapters.tables import READINGS_BY_SENDER_INDEX
+    from meter_reading.local.table_definitions import keyed_table, readings_table
 
     os.environ.update(
         AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench"
     )
     dynamodb = boto3.client("dynamodb", endpoint_url=endpoint)
-    for table, key in (("inbound", "message_sid"), ("confirmations", "sender")):
-        dynamodb.create_table(
-            TableName=table,
-            KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-    dynamodb.create_table(
-        TableName="readings",
-        KeySchema=[{"AttributeName": "reading_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"}
-            for name in ("reading_id", "sender", "created_at")
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": READINGS_BY_SENDER_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "sender", "KeyType": "HASH"},
-                    {"AttributeName": "created_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    dynamodb.create_table(**keyed_table("inbound", "message_sid"))
+    dynamodb.create_table(**keyed_table("confirmations", "sender"))
+    dynamodb.create_table(**readings_table("readings"))
     boto3.client("ssm", endpoint_url=endpoint).put_parameter(
         Name=TOKEN_PARAMETER, Value=AUTH_TOKEN, Type="SecureString"
     )

@@ -21,6 +21,7 @@ from meter_reading.adapters.tables import (
     ReadingSuperseded,
 )
 from meter_reading.domain.records import ReadingStatus
+from meter_reading.local.table_definitions import keyed_table, readings_table
 
 
 @pytest.fixture
@@ -32,31 +33,18 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         yield
 
 
-def _table(name: str, key: str, status_index: bool = False) -> Any:
-    attributes: list[Any] = [{"AttributeName": key, "AttributeType": "S"}]
-    extra: dict[str, Any] = {}
-    if status_index:
-        attributes.append({"AttributeName": "status", "AttributeType": "S"})
-        extra["GlobalSecondaryIndexes"] = [
-            {
-                "IndexName": "status-index",
-                "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ]
-    return boto3.resource("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-        AttributeDefinitions=attributes,
-        BillingMode="PAY_PER_REQUEST",
-        **extra,
-    )
+def _readings() -> Any:
+    return boto3.resource("dynamodb").create_table(**readings_table("readings"))
+
+
+def _table(name: str, key: str) -> Any:
+    return boto3.resource("dynamodb").create_table(**keyed_table(name, key))
 
 
 def test_a_reading_goes_from_raw_to_confirmed(aws: None) -> None:
     from decimal import Decimal
 
-    readings = ReadingRepository(_table("readings", "reading_id"))
+    readings = ReadingRepository(_readings())
     readings.save_raw(
         reading_id="MM1",
         sender="whatsapp:+27821234567",
@@ -79,7 +67,7 @@ def test_a_reading_goes_from_raw_to_confirmed(aws: None) -> None:
 
 
 def test_a_failure_marks_the_reading_the_webhook_made_and_never_makes_one_up(aws: None) -> None:
-    readings = ReadingRepository(_table("readings", "reading_id"))
+    readings = ReadingRepository(_readings())
     readings.receive("MM1", "whatsapp:+27821234567")
     readings.receive("MM1", "whatsapp:+27829999999")  # a retried webhook changes nothing
 
@@ -143,27 +131,8 @@ def test_an_inbound_message_is_claimed_once_and_its_answer_kept(aws: None) -> No
 def test_a_households_readings_by_time_and_a_typed_correction(aws: None) -> None:
     from decimal import Decimal
 
-    from meter_reading.adapters.tables import READINGS_BY_SENDER_INDEX
 
-    table = boto3.resource("dynamodb").create_table(
-        TableName="readings",
-        KeySchema=[{"AttributeName": "reading_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": name, "AttributeType": "S"}
-            for name in ("reading_id", "sender", "created_at")
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": READINGS_BY_SENDER_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "sender", "KeyType": "HASH"},
-                    {"AttributeName": "created_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    table = _readings()
     readings = ReadingRepository(table)
     sender = "whatsapp:+27821234567"
     for day, reading_id in ((1, "MM1"), (3, "MM3"), (2, "MM2")):

@@ -28,6 +28,7 @@ from meter_reading.adapters.broker import (
 )
 from meter_reading.adapters.tables import Claim, Outbox
 from meter_reading.domain.records import OutboxStatus
+from meter_reading.local.table_definitions import outbox_table
 
 
 @pytest.fixture
@@ -41,22 +42,7 @@ def outbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Outbox]:
 
 def create_outbox_table(name: str) -> Any:
     """As template.yaml declares it: keyed by message_id, with the status index."""
-    return boto3.resource("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "message_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": "message_id", "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": "status-index",
-                "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    return boto3.resource("dynamodb").create_table(**outbox_table(name))
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ from moto import mock_aws
 from twilio.request_validator import RequestValidator
 
 from meter_reading import wiring
-from meter_reading.adapters.tables import READINGS_BY_SENDER_INDEX
 from meter_reading.local import aws_hooks, template
+from meter_reading.local.table_definitions import keyed_table, outbox_table, readings_table
 from meter_reading.local.twilio_fake import FakeTwilio
 from meter_reading.settings import DEFAULT_CONFIRMATION_TIMEOUT_SECONDS
 
@@ -231,51 +231,10 @@ class LocalPipeline:
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=os.environ["PHOTO_BUCKET"])
         dynamodb = boto3.client("dynamodb")
-        dynamodb.create_table(
-            TableName=os.environ["READINGS_TABLE"],
-            KeySchema=[{"AttributeName": "reading_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": "S"}
-                for name in ("reading_id", "sender", "created_at")
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": READINGS_BY_SENDER_INDEX,
-                    "KeySchema": [
-                        {"AttributeName": "sender", "KeyType": "HASH"},
-                        {"AttributeName": "created_at", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        for table, key in (
-            (os.environ["CONFIRMATIONS_TABLE"], "sender"),
-            (os.environ["INBOUND_TABLE"], "message_sid"),
-        ):
-            dynamodb.create_table(
-                TableName=table,
-                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
-                BillingMode="PAY_PER_REQUEST",
-            )
-        dynamodb.create_table(
-            TableName=os.environ["OUTBOX_TABLE"],
-            KeySchema=[{"AttributeName": "message_id", "KeyType": "HASH"}],
-            AttributeDefinitions=[
-                {"AttributeName": "message_id", "AttributeType": "S"},
-                {"AttributeName": "status", "AttributeType": "S"},
-            ],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "status-index",
-                    "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        dynamodb.create_table(**readings_table(os.environ["READINGS_TABLE"]))
+        dynamodb.create_table(**keyed_table(os.environ["CONFIRMATIONS_TABLE"], "sender"))
+        dynamodb.create_table(**keyed_table(os.environ["INBOUND_TABLE"], "message_sid"))
+        dynamodb.create_table(**outbox_table(os.environ["OUTBOX_TABLE"]))
         ssm = boto3.client("ssm")
         ssm.put_parameter(Name=TWILIO_TOKEN_PARAMETER, Value=self.auth_token, Type="SecureString")
         ssm.put_parameter(Name=AMQP_URL_PARAMETER, Value=self.amqp_url, Type="SecureString")
