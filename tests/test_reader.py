@@ -249,3 +249,14 @@ def test_the_text_detection_reads_every_widened_crop_on_one_page() -> None:
     assert Image.open(io.BytesIO(pages[0])).height == 32 + len(EXTENSIONS) * 96
     # The generic reads settle the digits; the point is the recognizer's.
     assert refined[0].text == "2050.9"
+
+
+def test_a_point_the_text_detection_read_keeps_the_tenths_the_recognizer_missed() -> None:
+    reads = [
+        Read("008701.3", 0.89, by_recognizer=False),
+        Read("008701", 0.49, by_recognizer=True),
+        Read("008701", 0.37, by_recognizer=True),
+        Read("008701", 0.27, by_recognizer=True),
+    ]
+    voted = vote(reads)
+    assert voted is not None and voted[0] == "008701.3"

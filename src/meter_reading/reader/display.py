@@ -126,8 +126,9 @@ def vote(reads: Sequence[Read]) -> tuple[str, float] | None:
     if not normal:
         return None
     complete = {key for key, _, incomplete, _ in normal if not incomplete}
-    # Values some recognizer read shows with a tenths digit after a point.
-    tenths = {k for k, r, inc, read in normal if not inc and read.by_recognizer and _places(r) == 1}
+    # Values some read shows with a tenths digit after a point (the detector's too: a point
+    # it read is as good as one the recognizer saw).
+    tenths = {k for k, r, inc, _ in normal if not inc and _places(r) == 1}
     weight: dict[str, float] = {}
     count: dict[str, int] = {}
     forms: dict[str, dict[tuple[bool, str], float]] = {}
