@@ -127,6 +127,9 @@ def published(recorder: EphemeralMetrics) -> Callable[[F], F]:
             finally:
                 if recorder.metric_set:
                     recorder.flush_metrics()
+                    # With POWERTOOLS_METRICS_DISABLED Powertools prints nothing and keeps
+                    # the metrics: they would come out with the next enabled invocation's.
+                    recorder.clear_metrics()
 
         return wrapper  # type: ignore[return-value]
 
