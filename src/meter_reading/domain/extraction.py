@@ -33,12 +33,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 from meter_reading.domain.blocks import BoundingBox, TextBlock
+from meter_reading.domain.plausibility import unit_for
 
 ReadingStatus = Literal["ok", "uncertain", "unreadable"]
 MeterType = Literal["electricity", "water", "gas", "unknown"]
-
-#: The unit each kind of meter counts in: what every message and billing shows.
-UNITS: dict[str, str] = {"electricity": "kWh", "water": "m³", "gas": "m³", "unknown": "kWh"}
 
 #: Minimum confidence (0..1) for a reading to be returned as "ok". Chosen on the
 #: benchmark photos (electricity LCDs): "ok" readings were wrong on 1% of them, and
@@ -516,16 +514,14 @@ def extract_reading(blocks: Sequence[TextBlock]) -> ReadingResult:
         # A fuel pump's litres, a shop scale: nothing a household is billed on.
         return ReadingResult("unreadable", None, "kWh", 0.0, "not_a_meter", "unknown")
     cands, had_text = _candidates(blocks)
-    if not had_text:
-        meter_type = _meter_type(page_unit, blocks)
-        return ReadingResult("unreadable", None, UNITS[meter_type], 0.0, "no_text", meter_type)
     if not cands:
         meter_type = _meter_type(page_unit, blocks)
-        return ReadingResult("unreadable", None, UNITS[meter_type], 0.0, "no_display", meter_type)
+        reason = "no_display" if had_text else "no_text"
+        return ReadingResult("unreadable", None, unit_for(meter_type), 0.0, reason, meter_type)
 
     best = cands[0]
     meter_type = _meter_type(best.unit or page_unit, blocks)
-    unit = UNITS[meter_type]
+    unit = unit_for(meter_type)
     reading = best.reading if meter_type == "electricity" else _whole_units(best.reading)
     rivals = [c for c in cands[1:] if not _same_value(c.reading, best.reading)]
     ratio = rivals[0].score / best.score if rivals and best.score > 0 else 0.0
