@@ -10,6 +10,7 @@ Everything else is real: the ASL on moto, our handlers, offline OCR, RabbitMQ.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,6 @@ from conftest import BillingQueue
 from faults import Fault, Faults, task_states
 
 from meter_reading.domain import messages
-from meter_reading.local.aws_hooks import current_invocation
 from meter_reading.local.runtime import LocalPipeline, WebhookResponse
 from meter_reading.local.sample_photo import render_blank_photo, render_meter_photo
 
@@ -55,7 +55,6 @@ def _always(state: str, code: str = "AccessDeniedException", service: str = "dyn
 CASES = [
     _always("Fetch photo from Twilio", "ResourceNotFoundException"),
     _always("Start text detection", "UnsupportedDocumentException", "textract"),
-    _always("Check text detection", "InvalidJobIdException", "textract"),
     _always("Extract reading", "InvalidJobIdException", "textract"),
     _always("Check against household's history"),
     _always("Save raw reading", "ValidationException"),
@@ -302,12 +301,12 @@ def test_twilio_failing_for_good_ends_the_execution_visibly(pipeline: LocalPipel
     assert str(reading.get("status_detail")).startswith("WhatsAppUnavailable: Twilio answered")
 
 
-def _textract_job_failed(reading_id: str, jobs: dict[str, str]) -> Callable[..., Any]:
-    def hook(**_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
-        invocation = current_invocation()
-        if invocation is None or invocation.function != "CheckTextDetectionFunction":
-            return None
-        if jobs.get(invocation.payload["job_id"]) != reading_id:
+def _textract_job_failed(jobs: dict[str, str]) -> Callable[..., Any]:
+    """Textract's answer about a job it FAILED, to whoever asks why (the done function)."""
+
+    def hook(context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        # What the local runtime stashed of the call's parameters (aws_hooks._stash_params).
+        if context.get("meter_reading_local_params", {}).get("JobId") not in jobs:
             return None
         parsed = {
             "JobStatus": "FAILED",
@@ -319,25 +318,33 @@ def _textract_job_failed(reading_id: str, jobs: dict[str, str]) -> Callable[...,
     return hook
 
 
+def _textract_announces_failure(reading_id: str, jobs: dict[str, str]) -> Callable[..., Any]:
+    """Textract announcing the reading's job as FAILED on the topic (as SNS carries it)."""
+
+    def hook(params: dict[str, Any], **_: Any) -> None:
+        notice = json.loads(params["Message"])
+        if notice.get("JobTag") == reading_id:
+            jobs[notice["JobId"]] = reading_id
+            params["Message"] = json.dumps({**notice, "Status": "FAILED"})
+
+    return hook
+
+
 def test_textract_failing_the_job_fails_the_reading_visibly(pipeline: LocalPipeline) -> None:
-    assert pipeline.lambdas is not None
     form = pipeline.photo_webhook(HOUSEHOLD, render_meter_photo("03662.0"))
     jobs: dict[str, str] = {}
-
-    def note_job(function: str, payload: dict[str, Any], result: Any, error: Any) -> None:
-        if function == "StartTextDetectionFunction" and error is None:
-            jobs[result["job_id"]] = payload["reading_id"]
-
-    pipeline.lambdas.observers.append(note_job)
     pipeline.intercept(
-        "before-call.textract.GetDocumentTextDetection",
-        _textract_job_failed(form["MessageSid"], jobs),
+        "before-parameter-build.sns.Publish", _textract_announces_failure(form["MessageSid"], jobs)
     )
+    pipeline.intercept("before-call.textract.GetDocumentTextDetection", _textract_job_failed(jobs))
     pipeline.deliver_webhook(form)
 
     execution = pipeline.wait_until_finished(form["MessageSid"])
     assert (execution["status"], execution["error"]) == ("FAILED", "TextDetectionFailed")
     assert execution["cause"] == "Request has unsupported document format"
+    runs = [run.name for run in pipeline.state_runs(form["MessageSid"])]
+    assert runs[:2] == ["Fetch photo from Twilio", "Start text detection"]
+    assert "Extract reading" not in runs
     reading = pipeline.reading(form["MessageSid"]) or {}
     assert reading.get("status") == "FAILED" and reading.get("sender") == HOUSEHOLD
     assert pipeline.twilio.messages_to(HOUSEHOLD)[-1].body == messages.processing_failed()

@@ -37,6 +37,13 @@ LOCAL_ONLY_SETTINGS = frozenset({"TWILIO_API_BASE_URL", "TWILIO_MEDIA_HOSTS"})
 # Only the webhook starts executions, and only it may name the state machine: every
 # function the state machine invokes would otherwise depend on it in a cycle.
 RECEIVE_ONLY_SETTINGS = frozenset({"STATE_MACHINE_ARN"})
+# Text detection's wait: set on the functions that start it and end it, and nowhere else.
+TEXT_DETECTION_SETTINGS = {
+    "StartTextDetectionFunction": frozenset(
+        {"TEXT_DETECTION_WAITS_TABLE", "TEXT_DETECTION_TOPIC_ARN", "TEXT_DETECTION_ROLE_ARN"}
+    ),
+    "TextDetectionDoneFunction": frozenset({"TEXT_DETECTION_WAITS_TABLE"}),
+}
 
 _CFN_LINT_MAIN = "import sys; from cfnlint.runner import main; sys.exit(main())"
 
@@ -280,16 +287,19 @@ def test_task_state_has_timeout_retry_and_catch(name: str) -> None:
     assert state.get("Catch"), f"{name}: no Catch"
 
 
-def test_callback_task_takes_its_timeout_from_the_input() -> None:
-    callbacks = [
-        (name, state)
+def test_the_two_callback_tasks_are_the_question_and_text_detection() -> None:
+    callbacks = {
+        name
         for name, state in _task_states()
         if str(state["Resource"]).endswith(".waitForTaskToken")
-    ]
-    assert callbacks, "expected the confirmation task to use .waitForTaskToken"
-    for name, state in callbacks:
-        assert "TimeoutSecondsPath" in state, f"{name}: a callback task needs TimeoutSecondsPath"
-        assert "TimeoutSeconds" not in state, f"{name}: TimeoutSeconds and TimeoutSecondsPath"
+    }
+    assert callbacks == {"Ask user to confirm", "Start text detection"}
+
+
+def test_the_question_takes_its_timeout_from_the_input() -> None:
+    state = dict(_task_states())["Ask user to confirm"]
+    assert state["TimeoutSecondsPath"] == "$.confirmation_timeout_seconds"
+    assert "TimeoutSeconds" not in state
 
 
 def test_confirmation_timeout_fits_inside_the_execution() -> None:
@@ -298,12 +308,66 @@ def test_confirmation_timeout_fits_inside_the_execution() -> None:
     assert parameter["MaxValue"] < execution_timeout, (
         "the longest confirmation wait must end before the execution times out"
     )
-    defaults = [
-        state["Result"]
-        for _, state in _states(_asl()["States"])
-        if state["Type"] == "Pass" and state.get("ResultPath") == "$.confirmation_timeout_seconds"
+    # No default in the ASL: the webhook (and a redrive, with the same input) always passes
+    # it, and the first state names it, so an input without it fails before Textract runs.
+    first = _asl()["States"][_asl()["StartAt"]]
+    assert first["Parameters"]["Payload"]["confirmation_timeout_seconds.$"] == (
+        "$.confirmation_timeout_seconds"
+    )
+
+
+def test_text_detection_waits_for_textracts_notification_and_ends_visibly_without_it() -> None:
+    states = _asl()["States"]
+    start = states["Start text detection"]
+    assert start["Resource"] == "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    assert start["Parameters"]["Payload"]["task_token.$"] == "$$.Task.Token"
+    assert start["Next"] == "Extract reading"  # no Wait/Check loop
+    assert 0 < start["HeartbeatSeconds"] < start["TimeoutSeconds"] <= 300
+    assert not [name for name, state in states.items() if state["Type"] == "Wait"]
+    timeout, failure = start["Catch"][0], start["Catch"][-1]
+    assert timeout["ErrorEquals"] == ["States.Timeout", "States.HeartbeatTimeout"]
+    took_too_long = states[timeout["Next"]]
+    assert took_too_long["Parameters"]["Error"] == "TextDetectionTimeout"
+    assert took_too_long["Next"] == failure["Next"] == "Record failure"
+    assert states["Record failure"]["Next"] == "Apologise to user"
+
+
+def test_textract_announces_a_finished_job_on_an_encrypted_topic_with_a_least_privilege_role() -> (
+    None
+):
+    resources = _resources()
+    topic = resources["TextDetectionTopic"]
+    assert topic["Type"] == "AWS::SNS::Topic"
+    assert topic["Properties"]["KmsMasterKeyId"] == "alias/aws/sns"
+    role = resources["TextractPublishRole"]["Properties"]
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "textract.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    [policy] = role["Policies"]
+    assert policy["PolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Action": "sns:Publish", "Resource": {"Ref": "TextDetectionTopic"}}
     ]
-    assert defaults == [parameter["Default"]], "ASL default and template default differ"
+    assert "ManagedPolicyArns" not in role
+    start = _functions()["StartTextDetectionFunction"]
+    statements = {s["Sid"]: s for s in start["Policies"][0]["Statement"]}
+    assert statements["HandTextractItsPublishRole"]["Resource"] == {
+        "Fn::GetAtt": ["TextractPublishRole", "Arn"]
+    }
+    done = _functions()["TextDetectionDoneFunction"]
+    assert done["Events"]["TextDetectionDone"] == {
+        "Type": "SNS",
+        "Properties": {"Topic": {"Ref": "TextDetectionTopic"}},
+    }
+    resume = {s["Sid"]: s for s in done["Policies"][0]["Statement"]}["ResumeExecution"]
+    assert set(resume["Action"]) == {
+        "states:SendTaskSuccess",
+        "states:SendTaskFailure",
+        "states:SendTaskHeartbeat",
+    }
+    assert resume["Resource"] == {"Ref": STATE_MACHINE}
+    waits = resources["TextDetectionWaitsTable"]["Properties"]
+    assert waits["KeySchema"] == [{"AttributeName": "reading_id", "KeyType": "HASH"}]
+    assert waits["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
 
 
 @pytest.mark.parametrize(
@@ -341,12 +405,15 @@ def test_functions_get_every_setting_they_read() -> None:
     read = _settings_environment_names()
     assert "READINGS_TABLE" in read, "could not find the settings' environment variables"
     common = set(_global_function_properties()["Environment"]["Variables"])
-    missing = read - common - LOCAL_ONLY_SETTINGS - RECEIVE_ONLY_SETTINGS
+    own = frozenset().union(*TEXT_DETECTION_SETTINGS.values())
+    missing = read - common - LOCAL_ONLY_SETTINGS - RECEIVE_ONLY_SETTINGS - own
     assert missing == set(), "settings read from the environment but never set"
     unknown = common - read - {"POWERTOOLS_LOG_LEVEL"}
     assert unknown == set(), "environment variables set but never read by settings.py"
     receive = _functions()["ReceiveFunction"]["Environment"]["Variables"]
     assert receive["STATE_MACHINE_ARN"] == {"Ref": STATE_MACHINE}
+    for function, names in TEXT_DETECTION_SETTINGS.items():
+        assert set(_functions()[function]["Environment"]["Variables"]) == names, function
 
 
 # --------------------------------------------------------------------------- ops

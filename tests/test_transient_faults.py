@@ -84,6 +84,7 @@ def test_one_transient_dynamodb_error_in_each_step_and_every_reading_completes(
     plan.once(
         ids[A],
         "Fetch photo from Twilio",
+        "Start text detection",
         "Check against household's history",
         "Save raw reading",
         "Ask user to confirm",
@@ -167,9 +168,10 @@ def test_one_transient_dynamodb_error_when_the_question_expires(start_pipeline: 
 
 def test_every_task_state_that_touches_dynamodb_is_covered() -> None:
     """The two tests above inject into each of these; a new DynamoDB step must join them."""
-    not_dynamodb = {"Start text detection", "Check text detection", "Extract reading"}
+    not_dynamodb = {"Extract reading"}
     covered = {
-        "Fetch photo from Twilio", "Check against household's history", "Save raw reading",
+        "Fetch photo from Twilio", "Start text detection", "Check against household's history",
+        "Save raw reading",
         "Ask user to confirm", "Mark reading confirmed", "Publish to billing", "Thank user",
         "Mark reading rejected", "Ask for a new photo", "Mark reading superseded",
         "Record unreadable photo", "Tell user photo is unreadable", "Mark photo refused",

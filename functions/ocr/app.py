@@ -1,4 +1,5 @@
-"""OCR steps: fetch the photo from Twilio, start and check Textract (extract: functions/extract)."""
+"""OCR steps: fetch the photo from Twilio, start Textract (its completion: functions/
+text_detection_done; reading the meter: functions/extract)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from meter_reading import observability, wiring
 from meter_reading.adapters.storage import photo_key
+from meter_reading.adapters.textract import request_token
 from meter_reading.step_failures import step_failures
 
 logger = Logger(service="meter-reading-ocr")
@@ -33,19 +35,13 @@ def fetch_photo(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]
 @logger.inject_lambda_context
 @step_failures
 def start_text_detection(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    job_id = wiring.text_detection().start(event["bucket"], event["key"], event["reading_id"])
+    """The first half of a `.waitForTaskToken` step: remember the task token under the
+    reading's id, then start Textract, which announces the job's end on the SNS topic
+    (functions/text_detection_done resumes the execution with it)."""
+    reading_id, task_token = event["reading_id"], event["task_token"]
+    wiring.text_detection_waits().remember(reading_id, task_token)
+    job_id = wiring.text_detection().start(
+        event["bucket"], event["key"], request_token(task_token), job_tag=reading_id
+    )
     logger.info("text detection started", extra={"job_id": job_id})
-    return {"job_id": job_id, "status": "IN_PROGRESS", "checks": 0}
-
-
-@tracer.capture_lambda_handler(capture_response=False)
-@logger.inject_lambda_context
-@step_failures
-def check_text_detection(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    status, message = wiring.text_detection().status(event["job_id"])
-    return {
-        "job_id": event["job_id"],
-        "status": status,
-        "checks": int(event["checks"]) + 1,
-        "message": message or "",
-    }
+    return {"job_id": job_id}

@@ -48,6 +48,9 @@ class Settings:
     cloudfront_key_pair_id: str | None
     cloudfront_private_key_parameter: str | None
     confirmation_timeout_seconds: int
+    text_detection_waits_table: str = ""
+    text_detection_topic_arn: str | None = None  # where Textract announces a finished job
+    text_detection_role_arn: str | None = None  # the role Textract publishes there as
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -75,6 +78,9 @@ class Settings:
                     "CONFIRMATION_TIMEOUT_SECONDS", str(DEFAULT_CONFIRMATION_TIMEOUT_SECONDS)
                 )
             ),
+            text_detection_waits_table=os.environ.get("TEXT_DETECTION_WAITS_TABLE", ""),
+            text_detection_topic_arn=_optional("TEXT_DETECTION_TOPIC_ARN"),
+            text_detection_role_arn=_optional("TEXT_DETECTION_ROLE_ARN"),
         )
 
     def require(self, name: str) -> str:

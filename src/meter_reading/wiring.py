@@ -23,7 +23,7 @@ if TYPE_CHECKING:
         Outbox,
         ReadingRepository,
     )
-    from meter_reading.adapters.textract import TextDetection
+    from meter_reading.adapters.textract import TextDetection, TextDetectionWaits
     from meter_reading.adapters.twilio_api import WhatsAppSender
     from meter_reading.reader.display import DisplayReader
 
@@ -103,9 +103,22 @@ def photo_links() -> PhotoLinks:
 
 @cache
 def text_detection() -> TextDetection:
-    from meter_reading.adapters.textract import TextDetection
+    from meter_reading.adapters.textract import NotificationChannel, TextDetection
 
-    return TextDetection(boto3.client("textract"))
+    config = settings()
+    channel = None
+    if config.text_detection_topic_arn:
+        channel = NotificationChannel(
+            config.text_detection_topic_arn, config.require("text_detection_role_arn")
+        )
+    return TextDetection(boto3.client("textract"), channel)
+
+
+@cache
+def text_detection_waits() -> TextDetectionWaits:
+    from meter_reading.adapters.textract import TextDetectionWaits
+
+    return TextDetectionWaits(_dynamodb().Table(settings().require("text_detection_waits_table")))
 
 
 @cache
@@ -175,6 +188,7 @@ def reset() -> None:
         photo_store,
         photo_links,
         text_detection,
+        text_detection_waits,
         step_functions,
         whatsapp,
         media_fetcher,

@@ -1,8 +1,9 @@
-"""Serve Lambda and Textract calls in-process, the way botocore's Stubber does.
+"""Serve Lambda, Textract and SNS calls in-process, the way botocore's Stubber does.
 
 A ``before-call`` handler that returns ``(http_response, parsed)`` answers a call
 without it ever being sent. Moto's Step Functions interpreter invokes our Lambdas
-with ``lambda.Invoke``; the OCR Lambda calls Textract; both land here.
+with ``lambda.Invoke``; the OCR Lambda calls Textract; Textract publishes a job's end
+to SNS, which invokes the topic's subscribers as SNS would; all of it lands here.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import threading
+import time
 import traceback
 import uuid
 from collections.abc import Callable
@@ -21,6 +23,8 @@ from typing import Any, Protocol
 import boto3
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 from botocore.response import StreamingBody
+
+from meter_reading.domain.text_detection import notice_message
 
 Handler = Callable[[dict[str, Any], Any], Any]
 _PARAMS_KEY = "meter_reading_local_params"
@@ -91,6 +95,8 @@ class LocalLambda:
         # Called after each invocation with (function, payload, result, error payload or None).
         self.observers: list[Callable[[str, dict[str, Any], Any, dict[str, Any] | None], None]] = []
         self.finished: list[tuple[str, dict[str, Any], Any, dict[str, Any] | None]] = []
+        #: (function, seconds) of each invocation, in the order they ended.
+        self.durations: list[tuple[str, float]] = []
         self._finished_changed = threading.Condition()
 
     def invoke(
@@ -105,6 +111,7 @@ class LocalLambda:
         result: Any = None
         error_payload: dict[str, Any] | None = None
         serving = _current_invocation.set(Invocation(name, payload))
+        began = time.perf_counter()
         try:
             result = handler(payload, LocalLambdaContext(name, str(uuid.uuid4())))
         except Exception as error:
@@ -115,7 +122,9 @@ class LocalLambda:
             }
         finally:
             _current_invocation.reset(serving)
+        seconds = time.perf_counter() - began
         with self._finished_changed:
+            self.durations.append((name, seconds))
             self.finished.append((name, payload, result, error_payload))
             self._finished_changed.notify_all()
         for observer in self.observers:
@@ -154,11 +163,77 @@ class LocalLambda:
         return _answer(response)
 
 
+class LocalSns:
+    """SNS ``Publish`` to a topic with Lambda subscribers: each subscriber is invoked
+    asynchronously with SNS's event, in a thread of its own, as SNS does; a failed
+    invocation is retried twice (Lambda's asynchronous retries, here 1 s apart)."""
+
+    def __init__(self, lambdas: LocalLambda, subscriptions: dict[str, list[str]]) -> None:
+        self.lambdas = lambdas
+        self.subscriptions = subscriptions  # topic ARN -> subscribed function names
+        self.retry_delay_seconds = 1.0
+        self.published: list[tuple[str, str]] = []  # (topic ARN, message)
+        self._threads: list[threading.Thread] = []
+
+    def on_publish(self, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        params = context[_PARAMS_KEY]
+        topic, message = params["TopicArn"], params["Message"]
+        message_id = str(uuid.uuid4())
+        self.published.append((topic, message))
+        for function in self.subscriptions.get(topic, []):
+            event = sns_event(topic, message, message_id, params.get("Subject"))
+            thread = threading.Thread(
+                target=self._deliver, args=(function, event), name=f"local-sns-{function}"
+            )
+            self._threads.append(thread)
+            thread.start()
+        return _answer({"MessageId": message_id})
+
+    def _deliver(self, function: str, event: dict[str, Any]) -> None:
+        for attempt in range(3):
+            _result, error = self.lambdas.invoke(function, event)
+            if error is None:
+                return
+            if attempt < 2:
+                time.sleep(self.retry_delay_seconds)
+
+    def join(self, timeout: float = 10) -> None:
+        for thread in list(self._threads):
+            thread.join(timeout)
+
+
+def sns_event(topic: str, message: str, message_id: str, subject: str | None) -> dict[str, Any]:
+    """The event SNS invokes a subscribed Lambda function with."""
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": f"{topic}:{uuid.uuid4()}",
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": message_id,
+                    "TopicArn": topic,
+                    "Subject": subject,
+                    "Message": message,
+                    "Timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                    "SignatureVersion": "1",
+                    "Signature": "",
+                    "SigningCertUrl": "",
+                    "UnsubscribeUrl": "",
+                    "MessageAttributes": {},
+                },
+            }
+        ]
+    }
+
+
 class LocalTextract:
     """Textract's asynchronous text detection, answered by an offline OCR engine.
 
-    Detection runs in a worker thread, so the state machine's Wait/Choice loop
-    sees IN_PROGRESS and then SUCCEEDED, as it would against Textract.
+    Detection runs in a worker thread. When it ends, the job's completion is published to
+    the job's NotificationChannel topic (SNS), as Textract does, never before the start
+    call has returned; GetDocumentTextDetection then has the blocks.
     """
 
     def __init__(self, detector: TextDetector) -> None:
@@ -167,6 +242,8 @@ class LocalTextract:
         self._jobs: dict[str, Future[list[dict[str, Any]]]] = {}
         self._jobs_by_token: dict[str, str] = {}
         self._lock = threading.Lock()
+        #: Seconds each job's OCR took, by job id (the benchmark's split).
+        self.ocr_seconds: dict[str, float] = {}
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -181,10 +258,52 @@ class LocalTextract:
             # Read the object as Textract would, with the caller's S3 (moto's, here).
             image = boto3.client("s3").get_object(Bucket=location["Bucket"], Key=location["Name"])
             job_id = uuid.uuid4().hex
-            self._jobs[job_id] = self._pool.submit(self.detector.detect, image["Body"].read())
+            started = threading.Event()
+            job = self._pool.submit(self._detect, job_id, image["Body"].read())
+            self._jobs[job_id] = job
+            channel = params.get("NotificationChannel")
+            if channel:
+                notice = (
+                    channel["SNSTopicArn"],
+                    job_id,
+                    params.get("JobTag", ""),
+                    location["Bucket"],
+                    location["Name"],
+                )
+                # In a thread of its own: a job already done runs the callback right here.
+                job.add_done_callback(
+                    lambda done: threading.Thread(
+                        target=self._announce, args=(done, started, *notice), daemon=True
+                    ).start()
+                )
             if token:
                 self._jobs_by_token[token] = job_id
+        started.set()  # the start call returns first, then the job may be announced
         return _answer({"JobId": job_id})
+
+    def _detect(self, job_id: str, image: bytes) -> list[dict[str, Any]]:
+        began = time.perf_counter()
+        try:
+            return self.detector.detect(image)
+        finally:
+            self.ocr_seconds[job_id] = time.perf_counter() - began
+
+    def _announce(
+        self,
+        job: Future[list[dict[str, Any]]],
+        started: threading.Event,
+        topic: str,
+        job_id: str,
+        job_tag: str,
+        bucket: str,
+        key: str,
+    ) -> None:
+        if job.cancelled():
+            return
+        started.wait(30)
+        status = "FAILED" if job.exception() is not None else "SUCCEEDED"
+        message = notice_message(job_id, status, job_tag, bucket, key, int(time.time() * 1000))
+        boto3.client("sns").publish(TopicArn=topic, Message=message)
 
     def on_detect(self, context: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         """DetectDocumentText: the synchronous call on an image sent inline."""
@@ -224,7 +343,9 @@ class LocalTextract:
         return _answer(response)
 
 
-def install(session: Any, lambdas: LocalLambda, textract: LocalTextract) -> Callable[[], None]:
+def install(
+    session: Any, lambdas: LocalLambda, textract: LocalTextract, sns: LocalSns | None = None
+) -> Callable[[], None]:
     """Register the hooks on a boto3 session's events; returns the function that removes them."""
     events = session.events
     registrations: list[tuple[str, Callable[..., Any]]] = [
@@ -237,6 +358,11 @@ def install(session: Any, lambdas: LocalLambda, textract: LocalTextract) -> Call
         ("before-parameter-build.textract.DetectDocumentText", _stash_params),
         ("before-call.textract.DetectDocumentText", textract.on_detect),
     ]
+    if sns is not None:
+        registrations += [
+            ("before-parameter-build.sns.Publish", _stash_params),
+            ("before-call.sns.Publish", sns.on_publish),
+        ]
     for event_name, handler in registrations:
         events.register(event_name, handler, unique_id=f"meter-reading-local:{event_name}")
 

@@ -1,7 +1,8 @@
 """The whole pipeline on one machine: the real ASL on moto's interpreter, our handlers in-process.
 
-S3, DynamoDB, SSM and Step Functions are moto's; Lambda and Textract calls are
-served by the hooks in ``aws_hooks``; Twilio is ``FakeTwilio`` over HTTP;
+S3, DynamoDB, SSM and Step Functions are moto's; Lambda, Textract and SNS calls are
+served by the hooks in ``aws_hooks`` (Textract announces a finished job on the SNS topic,
+whose subscriber resumes the execution); Twilio is ``FakeTwilio`` over HTTP;
 RabbitMQ is a real broker.
 """
 
@@ -32,6 +33,7 @@ from meter_reading.settings import DEFAULT_CONFIRMATION_TIMEOUT_SECONDS
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
 REGION = "us-east-1"
+ACCOUNT_ID = "123456789012"
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "local-twilio-auth-token"  # only ever used against FakeTwilio
 WHATSAPP_FROM = "whatsapp:+14155238886"
@@ -94,6 +96,9 @@ _ENV_KEYS = (
     "CONFIRMATIONS_TABLE",
     "INBOUND_TABLE",
     "OUTBOX_TABLE",
+    "TEXT_DETECTION_WAITS_TABLE",
+    "TEXT_DETECTION_TOPIC_ARN",
+    "TEXT_DETECTION_ROLE_ARN",
     "PHOTO_BUCKET",
     "STATE_MACHINE_ARN",
     "TWILIO_ACCOUNT_SID",
@@ -148,6 +153,8 @@ class LocalPipeline:
         self.twilio = FakeTwilio(ACCOUNT_SID, self.auth_token)
         self.state_machine_arn = ""
         self.lambdas: aws_hooks.LocalLambda | None = None
+        self.textract: aws_hooks.LocalTextract | None = None
+        self.sns: aws_hooks.LocalSns | None = None
 
     # -- set-up ---------------------------------------------------------------
     def __enter__(self) -> LocalPipeline:
@@ -168,6 +175,7 @@ class LocalPipeline:
         self._stack.enter_context(
             mock_aws(config={"stepfunctions": {"execute_state_machine": self.run_executions}})
         )
+        _patch_moto_callbacks()
         if self._detector is None:
             from meter_reading.local.ocr_engine import OfflineTextDetector
 
@@ -177,17 +185,27 @@ class LocalPipeline:
         self.lambdas = aws_hooks.LocalLambda(
             {name: template.load_handler(f) for name, f in functions.items()}
         )
-        textract = aws_hooks.LocalTextract(self._detector)
+        self.textract = textract = aws_hooks.LocalTextract(self._detector)
+        self.sns = aws_hooks.LocalSns(
+            self.lambdas,
+            {
+                _topic_arn(topic): functions
+                for topic, functions in template.sns_subscriptions(spec).items()
+            },
+        )
+        self._stack.callback(self.sns.join)
         self._stack.callback(textract.shutdown)
         # moto swapped boto3's default session; hook the one every client now comes from.
-        uninstall = aws_hooks.install(boto3._get_default_session(), self.lambdas, textract)
+        uninstall = aws_hooks.install(
+            boto3._get_default_session(), self.lambdas, textract, self.sns
+        )
         self._stack.callback(uninstall)
         wiring.reset()
         self._stack.callback(wiring.reset)
         self._create_resources()
         definition = (self.root / "statemachine" / "meter_reading.asl.json").read_text()
         arns = {
-            key: f"arn:aws:lambda:{REGION}:123456789012:function:{logical_id}"
+            key: f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{logical_id}"
             for key, logical_id in template.state_machine_substitutions(spec).items()
         }
         sfn = boto3.client("stepfunctions")
@@ -209,6 +227,9 @@ class LocalPipeline:
             "CONFIRMATIONS_TABLE": "meter-confirmations",
             "INBOUND_TABLE": "meter-inbound-messages",
             "OUTBOX_TABLE": "meter-outbox",
+            "TEXT_DETECTION_WAITS_TABLE": "meter-text-detection-waits",
+            "TEXT_DETECTION_TOPIC_ARN": _topic_arn("TextDetectionTopic"),
+            "TEXT_DETECTION_ROLE_ARN": f"arn:aws:iam::{ACCOUNT_ID}:role/TextractPublishRole",
             "PHOTO_BUCKET": "meter-photos-local",
             "TWILIO_ACCOUNT_SID": real.account_sid if real else ACCOUNT_SID,
             "TWILIO_AUTH_TOKEN_PARAMETER": TWILIO_TOKEN_PARAMETER,
@@ -235,6 +256,7 @@ class LocalPipeline:
         dynamodb.create_table(**keyed_table(os.environ["CONFIRMATIONS_TABLE"], "sender"))
         dynamodb.create_table(**keyed_table(os.environ["INBOUND_TABLE"], "message_sid"))
         dynamodb.create_table(**outbox_table(os.environ["OUTBOX_TABLE"]))
+        dynamodb.create_table(**keyed_table(os.environ["TEXT_DETECTION_WAITS_TABLE"], "reading_id"))
         ssm = boto3.client("ssm")
         ssm.put_parameter(Name=TWILIO_TOKEN_PARAMETER, Value=self.auth_token, Type="SecureString")
         ssm.put_parameter(Name=AMQP_URL_PARAMETER, Value=self.amqp_url, Type="SecureString")
@@ -478,6 +500,57 @@ def _state_run(current: dict[str, Any], ended: datetime | None, exited: bool = T
 
 def _sfn() -> Any:
     return boto3.client("stepfunctions")
+
+
+def _topic_arn(logical_id: str) -> str:
+    """A topic of template.yaml, named after its logical id (as the local Lambdas are)."""
+    return f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:{logical_id}"
+
+
+_moto_patched = False
+
+
+def _patch_moto_callbacks() -> None:
+    """Two gaps of moto 5.2.5's Step Functions interpreter that a callback step meets.
+
+    - `SendTaskFailure` drops its `cause` between the API and the interpreter (the
+      interpreter takes one): the failed Textract job's message would be lost.
+    - A task with `HeartbeatSeconds` only sets up its heartbeat watch once the Lambda it
+      invoked has returned; an outcome sent before that (a job that failed at once) set no
+      watch and was missed until the heartbeat timed out. In AWS the outcome wins.
+    Both are fixed here, once per process, leaving the rest of moto as it is.
+    """
+    global _moto_patched
+    if _moto_patched:
+        return
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.parser.asl.eval.callback.callback import (
+        CallbackEndpoint,
+        HeartbeatEndpoint,
+    )
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    def send_task_failure(self: Any) -> Any:
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"),
+            error=self._get_param("error"),
+            cause=self._get_param("cause"),
+        )
+        return EmptyResult()
+
+    setup = CallbackEndpoint.setup_heartbeat_endpoint
+
+    def setup_heartbeat_endpoint(self: Any, heartbeat_seconds: int) -> HeartbeatEndpoint:
+        endpoint: HeartbeatEndpoint = setup(self, heartbeat_seconds=heartbeat_seconds)
+        if self.get_outcome() is not None:
+            endpoint.notify()  # type: ignore[no-untyped-call]
+        return endpoint
+
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
+    CallbackEndpoint.setup_heartbeat_endpoint = (  # type: ignore[method-assign]
+        setup_heartbeat_endpoint
+    )
+    _moto_patched = True
 
 
 def _base_form(message_sid: str, sender: str) -> dict[str, str]:

@@ -62,6 +62,22 @@ def functions(template: dict[str, Any], root: Path) -> dict[str, FunctionSpec]:
     return specs
 
 
+def sns_subscriptions(template: dict[str, Any]) -> dict[str, list[str]]:
+    """Topic logical id -> the functions subscribed to it (their `Type: SNS` events)."""
+    subscribed: dict[str, list[str]] = {}
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        for event in (resource["Properties"].get("Events") or {}).values():
+            if event.get("Type") != "SNS":
+                continue
+            topic = event["Properties"]["Topic"]
+            if not (isinstance(topic, dict) and "Ref" in topic):
+                raise ValueError(f"{logical_id}: an SNS event's Topic must be !Ref of a topic")
+            subscribed.setdefault(str(topic["Ref"]), []).append(logical_id)
+    return subscribed
+
+
 def state_machine_substitutions(template: dict[str, Any]) -> dict[str, str]:
     """DefinitionSubstitutions key -> logical id of the function it names."""
     for resource in template.get("Resources", {}).values():
