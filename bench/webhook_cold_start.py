@@ -13,7 +13,9 @@ Each sample is a fresh Python process, timed from before it starts until it exit
 AWS is moto's server on 127.0.0.1 (started here, in this process), reached through
 AWS_ENDPOINT_URL, so the handler makes its real calls over HTTP. The two kinds of sample
 alternate, so a busy machine slows both alike; the medians and their ratio are printed.
-Tracing is imported but disabled (no X-Ray daemon outside Lambda), as in local runs.
+Tracing is off (no X-Ray daemon outside Lambda), as in local runs: the handler's tracer is
+then `observability.NoTracer` and the X-Ray SDK is not imported. In Lambda with tracing on,
+Powertools' Tracer imports it (about 270 ms on this machine) and traces the handler.
 """
 
 from __future__ import annotations
@@ -145,8 +147,11 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=9)
     runs = parser.parse_args().runs
 
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request on stderr
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:

@@ -103,3 +103,60 @@ def test_a_household_correction_and_a_forged_webhook_are_counted(
     assert counted[(Metric.READINGS_STARTED.value, "webhook")] == 1
     assert counted[(Metric.CONFIRMED_BY_HOUSEHOLD.value, "readings")] == 1
     assert counted[(Metric.CONFIRMED_BY_OCR.value, "readings")] == 0
+
+
+def _fresh_python(code: str, **environment: str) -> str:
+    """Run `code` in a new interpreter with these variables (and without Lambda's, unless
+    given): what it prints."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("LAMBDA_TASK_ROOT", "POWERTOOLS_TRACE_DISABLED", "AWS_SAM_LOCAL")
+    }
+    env.update(environment)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+TRACER_PROBE = """
+import sys
+from meter_reading import observability
+tracer = observability.tracer("probe")
+print(type(tracer).__name__, "aws_xray_sdk" in sys.modules)
+"""
+
+
+def test_handlers_are_traced_in_lambda() -> None:
+    assert _fresh_python(TRACER_PROBE, LAMBDA_TASK_ROOT="/var/task") == "Tracer True"
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [
+        {},  # not in Lambda: no X-Ray daemon to send to
+        {"LAMBDA_TASK_ROOT": "/var/task", "POWERTOOLS_TRACE_DISABLED": "true"},
+        {"LAMBDA_TASK_ROOT": "/var/task", "AWS_SAM_LOCAL": "true"},
+    ],
+)
+def test_where_nothing_is_traced_the_xray_sdk_is_not_even_imported(
+    environment: dict[str, str],
+) -> None:
+    # The SDK's import is about 270 ms of the webhook's cold start.
+    assert _fresh_python(TRACER_PROBE, **environment) == "NoTracer False"
+
+
+def test_a_handler_without_tracing_is_the_handler_itself() -> None:
+    from meter_reading.observability import NoTracer
+
+    def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
+        return {"event": event}
+
+    tracer = NoTracer("probe")
+    assert tracer.capture_lambda_handler(capture_response=False)(handler) is handler
+    assert tracer.capture_method(capture_response=False)(handler) is handler
