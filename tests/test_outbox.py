@@ -9,7 +9,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 import boto3
 import pika
@@ -26,7 +25,7 @@ from meter_reading.adapters.broker import (
     declare_billing_topology,
     unrouted_name,
 )
-from meter_reading.adapters.tables import Claim, Outbox
+from meter_reading.adapters.tables import Claim, DynamoTable, Outbox
 from meter_reading.domain.records import OutboxStatus
 from meter_reading.local.table_definitions import outbox_table
 
@@ -40,9 +39,11 @@ def outbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Outbox]:
         yield Outbox(create_outbox_table("meter-outbox"))
 
 
-def create_outbox_table(name: str) -> Any:
+def create_outbox_table(name: str) -> DynamoTable:
     """As template.yaml declares it: keyed by message_id, with the status index."""
-    return boto3.resource("dynamodb").create_table(**outbox_table(name))
+    client = boto3.client("dynamodb")
+    client.create_table(**outbox_table(name))
+    return DynamoTable(client, name)
 
 
 @pytest.fixture

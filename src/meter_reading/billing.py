@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from meter_reading.adapters.broker import (
     BillingPublisher,
@@ -25,6 +27,8 @@ from meter_reading.adapters.broker import (
 )
 from meter_reading.adapters.tables import Claim, Outbox, OutboxEntry, epoch_now
 from meter_reading.domain.records import OutboxStatus
+
+T = TypeVar("T")
 
 #: Covers one publish attempt (the Lambda's timeout) and the backoff before its retry,
 #: which may then renew it; after that the drain owns the message.
@@ -122,7 +126,13 @@ def drain(
     chunk: int = DRAIN_CHUNK,
     page: int = DRAIN_PAGE,
 ) -> DrainReport:
-    """Publish PENDING rows over one connection until none is left or the budget is spent."""
+    """Publish PENDING rows over one connection until none is left or the budget is spent.
+
+    The table work runs beside the broker's: one worker thread writes down what the broker
+    confirmed while this thread publishes the next chunk, then reads the next page. Rows
+    are still marked SENT only once the broker confirmed them, and the run returns only
+    once every such write is done (or raises the first write that failed).
+    """
     owner = owner or f"drain:{uuid.uuid4()}"
     report = DrainReport()
     stop_at = time.monotonic() + budget_seconds
@@ -131,62 +141,119 @@ def drain(
         report.locked_out = True
         return report
     try:
-        with ExitStack() as stack:
-            session: PublishSession | None = None
-            pages = outbox.pending_pages(page)
-            while True:
-                started = time.monotonic()
-                entries = next(pages, None)
-                report.table_seconds += time.monotonic() - started
-                if entries is None:
-                    break
-                report.unsent.update((entry.message_id, entry.created_at) for entry in entries)
-                now = epoch_now()
-                ready = [entry for entry in entries if not entry.leased(now)]
-                report.left += len(entries) - len(ready)
-                for start in range(0, len(ready), chunk):
-                    batch = ready[start : start + chunk]
-                    if time.monotonic() >= stop_at:
-                        report.out_of_time = True
-                        report.left += len(ready) - start
-                        return report
-                    if session is None:
-                        started = time.monotonic()
-                        try:
-                            session = stack.enter_context(publisher.session(stop_at))
-                        except (BrokerUnavailable, BrokerMisconfigured) as error:
-                            _stopped(outbox, report, batch, error)
-                            return report
-                        finally:
-                            report.broker_seconds += time.monotonic() - started
-                    if not _publish_batch(outbox, session, batch, stop_at, report):
-                        report.left += len(ready) - start - len(batch)
-                        return report
+        with _TableWorker(report) as table:
+            _drain_pages(outbox, publisher, table, stop_at, chunk, page, report)
     finally:
         outbox.release_drain_lock(owner)
     return report
 
 
+def _drain_pages(
+    outbox: Outbox,
+    publisher: BillingPublisher,
+    table: _TableWorker,
+    stop_at: float,
+    chunk: int,
+    page: int,
+    report: DrainReport,
+) -> None:
+    with ExitStack() as stack:
+        session: PublishSession | None = None
+        pages = outbox.pending_pages(page)
+        while True:
+            # Read after the previous page's SENT writes (same thread, in order): rows already
+            # marked leave the status index, so the query has fewer to go through.
+            entries = table.submit(next, pages, None).result()
+            if entries is None:
+                return
+            report.unsent.update((entry.message_id, entry.created_at) for entry in entries)
+            now = epoch_now()
+            ready = [entry for entry in entries if not entry.leased(now)]
+            report.left += len(entries) - len(ready)
+            for start in range(0, len(ready), chunk):
+                batch = ready[start : start + chunk]
+                if time.monotonic() >= stop_at:
+                    report.out_of_time = True
+                    report.left += len(ready) - start
+                    return
+                if session is None:
+                    started = time.monotonic()
+                    try:
+                        session = stack.enter_context(publisher.session(stop_at))
+                    except (BrokerUnavailable, BrokerMisconfigured) as error:
+                        _stopped(outbox, report, batch, error)
+                        return
+                    finally:
+                        report.broker_seconds += time.monotonic() - started
+                if not _publish_batch(outbox, session, table, batch, stop_at, report):
+                    report.left += len(ready) - start - len(batch)
+                    return
+
+
+class _TableWorker:
+    """One thread for the outbox table's reads and writes, so they overlap the broker's.
+
+    One thread keeps them in order (a page is read before the next, writes in the order
+    submitted); leaving waits for all of them and raises the first write that failed.
+    """
+
+    def __init__(self, report: DrainReport) -> None:
+        self._report = report
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-table")
+        self._writes: list[Future[None]] = []
+
+    def __enter__(self) -> _TableWorker:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        try:
+            for write in self._writes:
+                write.result()
+        finally:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, function: Callable[..., T], *args: Any) -> Future[T]:
+        def timed() -> T:
+            started = time.monotonic()
+            try:
+                return function(*args)
+            finally:
+                self._report.table_seconds += time.monotonic() - started
+
+        return self._executor.submit(timed)
+
+    def write(self, function: Callable[..., None], *args: Any) -> None:
+        self._writes.append(self.submit(function, *args))
+
+    def raise_failed_write(self) -> None:
+        """Stop publishing once writing down what was sent fails (the table is in trouble):
+        rows the broker confirmed but we could not mark would be published again."""
+        for write in self._writes:
+            if write.done() and write.exception() is not None:
+                write.result()
+
+
 def _publish_batch(
     outbox: Outbox,
     session: PublishSession,
+    table: _TableWorker,
     batch: Sequence[OutboxEntry],
     stop_at: float,
     report: DrainReport,
 ) -> bool:
-    """Publish, then write down what the broker said; False if the run must stop."""
+    """Publish, then have what the broker said written down; False if the run must stop."""
+    table.raise_failed_write()
     by_id = {entry.message_id: entry for entry in batch}
     started = time.monotonic()
     result = session.publish([OutgoingMessage(e.message_id, e.body) for e in batch], stop_at)
-    published = time.monotonic()
-    report.broker_seconds += published - started
-    outbox.mark_sent_many([by_id[message_id] for message_id in result.confirmed])
-    report.table_seconds += time.monotonic() - published
+    report.broker_seconds += time.monotonic() - started
+    if result.confirmed:
+        table.write(outbox.mark_sent_many, [by_id[message_id] for message_id in result.confirmed])
     report.sent += len(result.confirmed)
     for message_id in result.confirmed:
         report.unsent.pop(message_id, None)
     for message_id, why in result.refused.items():
-        outbox.mark_dead(message_id, f"PublishNotConfirmed: {why}")
+        table.write(outbox.mark_dead, message_id, f"PublishNotConfirmed: {why}")
         report.dead.append(message_id)
         report.unsent.pop(message_id, None)
     if result.failure is None:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from meter_reading.adapters.storage import PhotoLinks, PhotoStore
     from meter_reading.adapters.tables import (
         ConfirmationRepository,
+        DynamoTable,
         InboundMessages,
         Outbox,
         ReadingRepository,
@@ -47,6 +48,19 @@ def _dynamodb() -> Any:
 
 
 @cache
+def _dynamodb_client() -> Any:
+    # The webhook's tables and the outbox go through the low-level client: building the
+    # resource's model is a good part of a cold start, and the drain reads thousands of rows.
+    return boto3.client("dynamodb")
+
+
+def _table(setting: str) -> DynamoTable:
+    from meter_reading.adapters.tables import DynamoTable
+
+    return DynamoTable(_dynamodb_client(), settings().require(setting))
+
+
+@cache
 def _s3() -> Any:
     return boto3.client("s3")
 
@@ -55,28 +69,28 @@ def _s3() -> Any:
 def readings() -> ReadingRepository:
     from meter_reading.adapters.tables import ReadingRepository
 
-    return ReadingRepository(_dynamodb().Table(settings().require("readings_table")))
+    return ReadingRepository(_table("readings_table"))
 
 
 @cache
 def confirmations() -> ConfirmationRepository:
     from meter_reading.adapters.tables import ConfirmationRepository
 
-    return ConfirmationRepository(_dynamodb().Table(settings().require("confirmations_table")))
+    return ConfirmationRepository(_table("confirmations_table"))
 
 
 @cache
 def inbound() -> InboundMessages:
     from meter_reading.adapters.tables import InboundMessages
 
-    return InboundMessages(_dynamodb().Table(settings().require("inbound_table")))
+    return InboundMessages(_table("inbound_table"))
 
 
 @cache
 def outbox() -> Outbox:
     from meter_reading.adapters.tables import Outbox
 
-    return Outbox(_dynamodb().Table(settings().require("outbox_table")))
+    return Outbox(_table("outbox_table"))
 
 
 @cache
@@ -180,6 +194,7 @@ def reset() -> None:
     for factory in (
         settings,
         _dynamodb,
+        _dynamodb_client,
         _s3,
         readings,
         confirmations,

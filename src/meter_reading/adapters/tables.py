@@ -10,8 +10,72 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
 from meter_reading.domain.conversation import Household, Question
 from meter_reading.domain.records import OutboxStatus, ReadingSource, ReadingStatus
+
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
+#: Request parameters that hold items or values (serialized), and response fields (read back).
+_ITEM_PARAMETERS = ("Item", "Key", "ExclusiveStartKey")
+_ITEM_RESPONSES = ("Item", "Attributes", "LastEvaluatedKey")
+
+
+def to_dynamodb(item: dict[str, Any]) -> dict[str, Any]:
+    """A plain item (str, Decimal, int, bool, ...) as DynamoDB's typed attribute values."""
+    return {name: _SERIALIZER.serialize(value) for name, value in item.items()}
+
+
+def from_dynamodb(item: dict[str, Any]) -> dict[str, Any]:
+    return {name: _DESERIALIZER.deserialize(value) for name, value in item.items()}
+
+
+@dataclass
+class DynamoTable:
+    """One table through DynamoDB's low-level client, with the Table resource's calls.
+
+    The repositories below take plain Python values, as the boto3 Table resource does; this
+    does the same translation without the resource layer, whose model costs a cold start
+    about 30-300 ms (the webhook's budget) and every call a pass through its handlers.
+    Errors are the client's own (``ClientError`` with DynamoDB's code).
+    """
+
+    client: Any  # botocore DynamoDB client
+    name: str
+
+    def _call(self, operation: str, **parameters: Any) -> dict[str, Any]:
+        request: dict[str, Any] = {"TableName": self.name, **parameters}
+        for key in _ITEM_PARAMETERS:
+            if key in request:
+                request[key] = to_dynamodb(request[key])
+        if "ExpressionAttributeValues" in request:
+            request["ExpressionAttributeValues"] = to_dynamodb(request["ExpressionAttributeValues"])
+        response: dict[str, Any] = getattr(self.client, operation)(**request)
+        for key in _ITEM_RESPONSES:
+            if key in response:
+                response[key] = from_dynamodb(response[key])
+        if "Items" in response:
+            response["Items"] = [from_dynamodb(item) for item in response["Items"]]
+        return response
+
+    def put_item(self, **parameters: Any) -> dict[str, Any]:
+        return self._call("put_item", **parameters)
+
+    def get_item(self, **parameters: Any) -> dict[str, Any]:
+        return self._call("get_item", **parameters)
+
+    def update_item(self, **parameters: Any) -> dict[str, Any]:
+        return self._call("update_item", **parameters)
+
+    def delete_item(self, **parameters: Any) -> dict[str, Any]:
+        return self._call("delete_item", **parameters)
+
+    def query(self, **parameters: Any) -> dict[str, Any]:
+        return self._call("query", **parameters)
+
+    def scan(self, **parameters: Any) -> dict[str, Any]:
+        return self._call("scan", **parameters)
 
 
 def utc_now() -> str:
@@ -497,6 +561,50 @@ def _entry(item: dict[str, Any]) -> OutboxEntry:
     )
 
 
+#: BatchWriteItem's limit of requests per call.
+BATCH_WRITE_LIMIT = 25
+#: Unprocessed writes (throttling) are sent again this many times, backing off, before failing.
+BATCH_WRITE_ATTEMPTS = 8
+
+
+def _client_and_name(table: Any) -> tuple[Any, str]:
+    """The low-level client and table name the drain reads and writes typed values with.
+
+    Not a boto3 Table resource: its client turns every value into a typed one again.
+    """
+    if not isinstance(table, DynamoTable):
+        raise TypeError("the outbox drain needs a DynamoTable (the low-level client)")
+    return table.client, table.name
+
+
+def _pending_entry(item: dict[str, Any]) -> OutboxEntry:
+    """A PENDING row as the status index returns it, attribute values as DynamoDB types them."""
+    expires = item.get("lease_expires")
+    return OutboxEntry(
+        message_id=item["message_id"]["S"],
+        body=item.get("body", {}).get("S", ""),
+        status=OutboxStatus.PENDING,
+        created_at=item.get("created_at", {}).get("S", ""),
+        lease_expires=int(expires["N"]) if expires is not None else None,
+    )
+
+
+def _batch_write(client: Any, table_name: str, requests: list[dict[str, Any]]) -> None:
+    """One BatchWriteItem, resending what DynamoDB leaves unprocessed until all is written."""
+    pending = requests
+    for attempt in range(BATCH_WRITE_ATTEMPTS):
+        response = client.batch_write_item(RequestItems={table_name: pending})
+        pending = response.get("UnprocessedItems", {}).get(table_name, [])
+        if not pending:
+            return
+        time.sleep(min(1.0, 0.05 * 2**attempt))
+    raise OutboxWriteIncomplete(f"{len(pending)} writes left unprocessed on {table_name}")
+
+
+class OutboxWriteIncomplete(Exception):
+    """DynamoDB kept refusing some of a batch's writes (throttling)."""
+
+
 @dataclass
 class Outbox:
     """Every billing message, from the moment a publish is attempted; drained by outbox_retry.
@@ -682,19 +790,24 @@ class Outbox:
         return []
 
     def pending_pages(self, page_size: int) -> Iterator[list[OutboxEntry]]:
-        """PENDING rows, a page at a time, from the status index (eventually consistent)."""
+        """PENDING rows, a page at a time, from the status index (eventually consistent).
+
+        Straight through the low-level client: a backlog is thousands of rows, and each
+        value read costs (only what the drain needs is asked for).
+        """
+        client, name = _client_and_name(self.table)
         query: dict[str, Any] = {
+            "TableName": name,
             "IndexName": "status-index",
             "KeyConditionExpression": "#status = :pending",
-            # Only what the drain needs: every value read costs, and a backlog is big.
             "ProjectionExpression": "message_id, body, created_at, lease_expires",
             "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":pending": OutboxStatus.PENDING.value},
+            "ExpressionAttributeValues": {":pending": {"S": OutboxStatus.PENDING.value}},
             "Limit": page_size,
         }
         while True:
-            response = self.table.query(**query)
-            entries = [_entry(item) for item in response.get("Items", [])]
+            response = client.query(**query)
+            entries = [_pending_entry(item) for item in response.get("Items", [])]
             if entries:
                 yield entries
             if "LastEvaluatedKey" not in response:
@@ -707,17 +820,23 @@ class Outbox:
         Only the drain-lock holder publishes unleased PENDING rows, and a step never takes
         back a lease that has run out, so nobody else writes these rows meanwhile.
         """
-        now = utc_now()
-        with self.table.batch_writer() as batch:  # resends what DynamoDB leaves unprocessed
-            for entry in entries:
-                batch.put_item(
-                    Item={
-                        "message_id": entry.message_id,
-                        "status": OutboxStatus.SENT.value,
-                        "created_at": entry.created_at or now,
+        client, name = _client_and_name(self.table)
+        now = {"S": utc_now()}
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "message_id": {"S": entry.message_id},
+                        "status": {"S": OutboxStatus.SENT.value},
+                        "created_at": {"S": entry.created_at} if entry.created_at else now,
                         "published_at": now,
                     }
-                )
+                }
+            }
+            for entry in entries
+        ]
+        for start in range(0, len(requests), BATCH_WRITE_LIMIT):
+            _batch_write(client, name, requests[start : start + BATCH_WRITE_LIMIT])
 
     def acquire_drain_lock(self, owner: str, until: int, now: float | None = None) -> bool:
         """One drain at a time: False while another run's lease has not run out."""
