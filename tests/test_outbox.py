@@ -14,7 +14,9 @@ import boto3
 import pika
 import pytest
 from billing_contract import billing_message
+from botocore.exceptions import ClientError
 from conftest import UNREACHABLE_AMQP_URL, BillingQueue
+from faults import error_response
 from moto import mock_aws
 from tcp_cut import CuttingProxy
 
@@ -263,6 +265,33 @@ def test_a_connection_lost_mid_drain_keeps_the_rest_pending_and_nothing_is_lost(
     assert set(received) == set(ids)  # nothing lost
     # A copy only of what was in flight when the connection went (billing drops those).
     assert sum(received.values()) - len(ids) <= 250
+
+
+def test_when_writing_down_what_was_sent_fails_the_drain_stops_and_fails_loudly(
+    outbox: Outbox, publisher: BillingPublisher, billing_queue: BillingQueue
+) -> None:
+    ids = _seed(outbox, 60)
+    events = outbox.table.client.meta.events
+    # DynamoDB refusing every SENT write, as AWS answers it (the rows stay PENDING).
+    events.register_first(
+        "before-call.dynamodb.BatchWriteItem",
+        lambda **_: error_response("InternalServerError", 500),
+        unique_id="outbox-writes-fail",
+    )
+    try:
+        with pytest.raises(ClientError, match="InternalServerError"):
+            billing.drain(outbox, publisher, budget_seconds=30, chunk=5)
+    finally:
+        events.unregister("before-call.dynamodb.BatchWriteItem", unique_id="outbox-writes-fail")
+
+    assert _statuses(outbox, ids) == {"PENDING": 60}
+    # It stopped publishing once a write had failed, rather than sending every row it
+    # could not mark (each is a copy billing will have to drop).
+    assert sum(_received(billing_queue).values()) < 60
+    # The lock was let go: the next run sends them all (again, for those sent before).
+    assert billing.drain(outbox, publisher, budget_seconds=30).sent == 60
+    assert set(_received(billing_queue)) == set(ids)
+    assert _statuses(outbox, ids) == {"SENT": 60}
 
 
 def test_a_run_out_of_time_stops_between_batches_and_the_next_run_goes_on(
