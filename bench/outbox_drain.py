@@ -8,8 +8,10 @@ as the Keep-in-outbox step writes them), then invokes the real outbox_retry hand
 has nothing PENDING. A queue bound to the bench's own billing exchange plays billing: every
 message it gets is counted by message_id.
 
-Prints each run, then the totals: the broker's share of the time (publishing and waiting
-for confirms) and the outbox table's (moto). The last line is exactly
+Prints each run, then the totals: the run's wall time and this process's CPU time (moto
+runs in it, so under load the CPU time is the steadier figure), the broker's share
+(publishing and waiting for confirms) and the outbox table's (moto), which overlap: the
+drain writes down what was confirmed while it publishes the next chunk. The last line is exactly
 ``drained=N msg_per_s=X runs=R lost=L duplicated=D``, where msg_per_s is rows drained per
 second of the runs' whole wall time (moto and the broker together), lost counts seeded rows
 billing never got, duplicated the copies beyond the first.
