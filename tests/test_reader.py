@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +13,12 @@ import pytest
 from PIL import Image
 
 from meter_reading.reader.display import (
+    DECIMAL_CELLS,
     EXTENSIONS,
     FORMAT_ONLY,
     DisplayReader,
     Read,
+    decimal_cell_digit,
     page_direction,
     vote,
     with_tenths,
@@ -113,8 +115,28 @@ def test_disagreeing_reads_lower_the_confidence() -> None:
 
 
 def test_a_bare_point_counts_for_the_read_that_completes_it() -> None:
-    voted = vote([Read("1573.", 0.99, True), Read("1573.1", 0.97, True), Read("1578", 0.9, False)])
+    voted = vote(
+        [Read("1573.", 0.99, False), Read("1573.1", 0.97, False), Read("1578", 0.9, False)]
+    )
     assert voted is not None and voted[0] == "1573.1"
+
+
+def test_the_recognizer_never_adds_a_digit_to_what_the_text_detection_read() -> None:
+    # The detection read all seven digits; the recognizer invents a tenths digit after them.
+    reads = [
+        Read("0006804", 0.99, by_recognizer=False),
+        Read("0006804.4", 0.6, by_recognizer=True),
+        Read("0006804.4", 0.6, by_recognizer=True),
+        Read("000680.4", 0.6, by_recognizer=True),
+    ]
+    voted = vote(reads)
+    assert voted is not None and voted[0] == "000680.4"
+
+
+def test_the_text_detection_outvotes_a_recognizer_that_drops_a_leading_one() -> None:
+    reads = [Read("16422.2", 0.99, False)] + [Read("6422.2", 0.7, True)] * 5
+    voted = vote(reads)
+    assert voted is not None and voted[0] == "16422.2"
 
 
 # --- orientation ---------------------------------------------------------------------
@@ -129,8 +151,10 @@ UPRIGHT_WORD = [(520.0, 150.0), (600.0, 150.0), (600.0, 180.0), (520.0, 180.0)]
 
 
 def test_words_on_the_page_turn_a_digit_line_the_detector_read_upside_down() -> None:
+    # The detector read the digits (its polygon starts at their top-left as it saw it),
+    # but only the words tell which way up the display is.
     recognizer = ScriptedRecognizer(("2050.9", 0.95))
-    lines = [_line("60502", turned(UPRIGHT_DIGITS)), _line("kWh", UPRIGHT_WORD)]
+    lines = [_line("20509", turned(UPRIGHT_DIGITS)), _line("kWh", UPRIGHT_WORD)]
     image = Image.new("RGB", (800, 400), (150, 190, 150))
     refined, direction = DisplayReader(recognizer).refine(image, lines)
     assert direction == 0.0
@@ -197,13 +221,27 @@ def test_a_read_that_stops_before_the_tenths_counts_for_the_read_that_has_them()
     # Narrow crops cut the small decimal cell off; the wide ones read it after the point.
     reads = [
         Read("4981", 0.99, by_recognizer=False),
-        Read("4981", 0.99, by_recognizer=True),
+        Read("4981", 0.99, by_recognizer=False),
         Read("4981", 0.98, by_recognizer=True),
-        Read("4981.3", 0.9, by_recognizer=True),
+        Read("4981.3", 0.9, by_recognizer=False),
         Read("4981.3", 0.95, by_recognizer=True),
     ]
     voted = vote(reads)
     assert voted is not None and voted[0] == "4981.3"
+
+
+def test_the_small_decimal_cell_read_at_full_size_gives_the_tenths() -> None:
+    seen = [Read("0029362", 0.98, by_recognizer=False), Read("002936", 0.5, by_recognizer=True)]
+    assert decimal_cell_digit("002936", seen) == "2"
+    assert decimal_cell_digit("00293.6", seen) == "2"  # wherever a reader put a point
+    # The recognizer alone invents digits after a box: the text detection must see it too.
+    assert decimal_cell_digit("002936", [Read("0029362", 0.9, by_recognizer=True)]) is None
+    # Nothing after the box: the same digits again, or a label.
+    assert decimal_cell_digit("03662.0", [Read("03662.0 kWh", 0.99, False)]) is None
+    assert (
+        decimal_cell_digit("036620", [Read("0366201", 0.4, False), Read("036620", 0.9, False)])
+        is None
+    )
 
 
 def test_an_unseen_point_is_placed_by_the_register_format_at_a_lower_confidence() -> None:
@@ -214,20 +252,22 @@ def test_an_unseen_point_is_placed_by_the_register_format_at_a_lower_confidence(
     assert with_tenths("4981", 0.9) == ("4981", 0.9)  # too short to tell
 
 
-def test_the_text_detection_reads_every_widened_crop_on_one_page() -> None:
-    pages: list[bytes] = []
+def _banded_text_detection(
+    pages: list[bytes], band_text: Callable[[int], str]
+) -> Callable[[bytes], list[dict[str, Any]]]:
+    """A text detection that answers each band of a stacked page with ``band_text(band)``."""
 
     def text_detection(page: bytes) -> list[dict[str, Any]]:
         pages.append(page)
         image = Image.open(io.BytesIO(page))
         # One LINE per band, where the page shows it, as Textract would answer.
         blocks = []
-        for k in range(len(EXTENSIONS)):
+        for k in range(len(EXTENSIONS) + len(DECIMAL_CELLS)):
             top = (32 + k * 96) / image.height
             blocks.append(
                 {
                     "BlockType": "LINE",
-                    "Text": "20509",
+                    "Text": band_text(k),
                     "Confidence": 99.0,
                     "Geometry": {
                         "Polygon": [
@@ -241,14 +281,34 @@ def test_the_text_detection_reads_every_widened_crop_on_one_page() -> None:
             )
         return blocks
 
+    return text_detection
+
+
+def test_the_text_detection_reads_every_widened_crop_on_one_page() -> None:
+    pages: list[bytes] = []
+    text_detection = _banded_text_detection(pages, lambda band: "20509")
     recognizer = ScriptedRecognizer(("2050.9", 0.6), ("20509", 0.6))
     lines = [_line("2O5O9", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
     image = Image.new("RGB", (800, 400), (150, 190, 150))
     refined, _ = DisplayReader(recognizer, text_detection).refine(image, lines)
     assert len(pages) == 1  # one request for all the crops
-    assert Image.open(io.BytesIO(pages[0])).height == 32 + len(EXTENSIONS) * 96
+    bands = len(EXTENSIONS) + len(DECIMAL_CELLS)
+    assert Image.open(io.BytesIO(pages[0])).height == 32 + bands * 96
     # The generic reads settle the digits; the point is the recognizer's.
     assert refined[0].text == "2050.9"
+
+
+def test_a_tenths_digit_the_box_left_out_is_read_from_the_decimal_cell() -> None:
+    # The detector's box stops before the small tenths digit; the crops with the cell
+    # after the box scaled up read it, and it goes after the point.
+    text_detection = _banded_text_detection(
+        [], lambda band: "0029362" if band >= len(EXTENSIONS) else "002936"
+    )
+    recognizer = ScriptedRecognizer(("00293.6", 0.6))
+    lines = [_line("002936", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    refined, _ = DisplayReader(recognizer, text_detection).refine(image, lines)
+    assert refined[0].text == "002936.2"
 
 
 def test_a_point_the_text_detection_read_keeps_the_tenths_the_recognizer_missed() -> None:

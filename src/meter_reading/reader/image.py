@@ -37,17 +37,49 @@ def decode(photo: bytes) -> Image.Image:
         raise NotAPhoto(str(e)) from e
 
 
-def extend(quad: Quad, left: float, right: float, vertical: float) -> Quad:
-    """Widen a quad along its own orientation, by multiples of its height."""
+Vector = NDArray[np.float64]
+
+
+def _frame(quad: Quad) -> tuple[Vector, Vector, Vector, Vector, Vector, Vector, float]:
+    """The quad's corners, its unit vectors along and across the line, and its height."""
     tl, tr, br, bl = (np.asarray(p, dtype=np.float64) for p in quad)
     ux = tr - tl
     ux = ux / max(1e-6, float(np.linalg.norm(ux)))
     uy = bl - tl
     uy = uy / max(1e-6, float(np.linalg.norm(uy)))
-    h = quad_height(quad)
+    return tl, tr, br, bl, ux, uy, quad_height(quad)
+
+
+def extend(quad: Quad, left: float, right: float, vertical: float) -> Quad:
+    """Widen a quad along its own orientation, by multiples of its height."""
+    tl, tr, br, bl, ux, uy, h = _frame(quad)
     a, c, v = left * h, right * h, vertical * h
     pts = [tl - ux * a - uy * v, tr + ux * c - uy * v, br + ux * c + uy * v, bl - ux * a + uy * v]
     return [(float(p[0]), float(p[1])) for p in pts]
+
+
+def beyond_end(quad: Quad, start: float, end: float, top: float, bottom: float) -> Quad:
+    """The region after the quad's right edge, in multiples of its height: from ``start``
+    to ``end`` along the line, from ``top`` below its top edge to ``bottom`` below its
+    bottom edge (negative: above)."""
+    _, tr, br, _, ux, uy, h = _frame(quad)
+    pts = [
+        tr + ux * start * h + uy * top * h,
+        tr + ux * end * h + uy * top * h,
+        br + ux * end * h + uy * bottom * h,
+        br + ux * start * h + uy * bottom * h,
+    ]
+    return [(float(p[0]), float(p[1])) for p in pts]
+
+
+def beside(left: RGBArray, right: RGBArray) -> RGBArray:
+    """``right`` scaled to the height of ``left`` and put after it."""
+    height = left.shape[0]
+    width = max(1, round(right.shape[1] * height / max(right.shape[0], 1)))
+    scaled = np.asarray(
+        Image.fromarray(right).resize((width, height), Image.Resampling.BICUBIC), dtype=np.uint8
+    )
+    return np.concatenate([left, scaled], axis=1)
 
 
 def crop(image: Image.Image, quad: Quad, max_height: int = 96) -> RGBArray:
