@@ -133,6 +133,16 @@ def test_the_recognizer_never_adds_a_digit_to_what_the_text_detection_read() -> 
     assert voted is not None and voted[0] == "000680.4"
 
 
+def test_a_read_without_the_thin_leading_one_counts_for_the_read_that_has_it() -> None:
+    reads = [Read("1185.5", 1.0, False)] + [Read("185.5", 1.0, False)] * 4
+    reads += [Read("1185.5", 0.9, True)] * 4
+    voted = vote(reads)
+    assert voted is not None and voted[0] == "1185.5"
+    # Zeros pad a register on the left: a 1 read before them is the display's frame.
+    voted = vote([Read("03662.0", 0.9, False)] * 3 + [Read("103662.0", 0.9, False)])
+    assert voted is not None and voted[0] == "03662.0"
+
+
 def test_the_text_detection_outvotes_a_recognizer_that_drops_a_leading_one() -> None:
     reads = [Read("16422.2", 0.99, False)] + [Read("6422.2", 0.7, True)] * 5
     voted = vote(reads)
