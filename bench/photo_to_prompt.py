@@ -28,6 +28,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -137,17 +138,8 @@ def main() -> int:
                 prompted[payload["reading_id"]] = time.perf_counter()
 
         lambdas.observers.append(observe)
-        detect_seconds: list[float] = []
-        on_detect = textract.on_detect
-
-        def timed_detect(context: dict[str, Any], **kwargs: Any) -> Any:
-            began = time.perf_counter()
-            try:
-                return on_detect(context, **kwargs)
-            finally:
-                detect_seconds.append(time.perf_counter() - began)
-
-        textract.on_detect = timed_detect  # type: ignore[method-assign]
+        # The stand-in times its own OCR: the job on the photo, each DetectDocumentText call.
+        detect_seconds = textract.detect_seconds
 
         def reading(household: str) -> tuple[Run, str]:
             form = pipeline.photo_webhook(household, photo)
@@ -197,24 +189,21 @@ def main() -> int:
         entered = [e for e in pipeline.history(reading_id) if e["type"].endswith("StateEntered")]
         indexed = frozenset(os.environ[name] for name in INDEXED_TABLES)
 
-    median = Run(
-        statistics.median(r.total for r in runs),
-        statistics.median(r.webhook for r in runs),
-        statistics.median(r.ocr for r in runs),
-        statistics.median(r.reader for r in runs),
-    )
+    def median(part: Callable[[Run], float]) -> float:
+        return statistics.median(part(r) for r in runs)
+
+    # Each part's median over the runs: medians of parts do not add up to the total's.
+    beyond_ocr = median(lambda r: r.total - r.ocr)
     print(f"\nphoto: {photo_name}")
     print(
-        f"photo -> prompt, median of {len(runs)}: {median.total:.2f} s = webhook "
-        f"{median.webhook:.2f} s + OCR {median.ocr:.2f} s + the rest {median.rest:.2f} s "
-        f"(bar: OCR + 0.50 s = {median.ocr + 0.5:.2f} s)"
+        f"medians of {len(runs)}: photo -> prompt {median(lambda r: r.total):.2f} s, "
+        f"webhook {median(lambda r: r.webhook):.2f} s, OCR {median(lambda r: r.ocr):.2f} s, "
+        f"the rest {median(lambda r: r.rest):.2f} s (meter reader {median(lambda r: r.reader):.2f}"
+        f" s, other steps and hand-overs {median(lambda r: r.flow):.2f} s)"
     )
-    print(
-        f"the rest, median: meter reader (extract step besides Textract) {median.reader:.2f} s, "
-        f"other steps and hand-overs {median.flow:.2f} s"
-    )
+    print(f"photo -> prompt beyond the OCR, median: {beyond_ocr:.2f} s (bar: <= 0.50 s)")
     _print_cost(len(entered), invocations, operations, tables, indexed)
-    return 0 if median.total - median.ocr <= 0.5 else 1
+    return 0 if beyond_ocr <= 0.5 else 1
 
 
 def _print_cost(
