@@ -138,6 +138,9 @@ def test_a_read_without_the_thin_leading_one_counts_for_the_read_that_has_it() -
     reads += [Read("1185.5", 0.9, True)] * 4
     voted = vote(reads)
     assert voted is not None and voted[0] == "1185.5"
+    # Only the text detection's 1: the recognizer reads the display's frame as one.
+    voted = vote([Read("185.5", 1.0, False)] * 3 + [Read("1185.5", 0.9, True)] * 5)
+    assert voted is not None and voted[0] == "185.5"
     # Zeros pad a register on the left: a 1 read before them is the display's frame.
     voted = vote([Read("03662.0", 0.9, False)] * 3 + [Read("103662.0", 0.9, False)])
     assert voted is not None and voted[0] == "03662.0"

@@ -127,10 +127,10 @@ def vote(reads: Sequence[Read]) -> tuple[str, float] | None:
     Reads vote with their scores for their digits (point and leading zeros aside), the
     recognizer's at ``RECOGNIZER_WEIGHT``; a read that stops where one of the text
     detection's goes on with a tenths digit counts for the longer one, and so does a read
-    without the leading 1 another read has. The point of the winner is placed where the
-    recognizer's reads of it put it (they see the point; generic OCR drops it), else where
-    the detector's do. Confidence: the winner's share of all the weight times its mean
-    score.
+    without the leading 1 that one of the text detection's has. The point of the winner is
+    placed where the recognizer's reads of it put it (they see the point; generic OCR drops
+    it), else where the detector's do. Confidence: the winner's share of all the weight
+    times its mean score.
     """
     normal: list[tuple[str, str, bool, Read]] = []
     for read in reads:
@@ -145,7 +145,7 @@ def vote(reads: Sequence[Read]) -> tuple[str, float] | None:
     detected = [(k, r, inc) for k, r, inc, rd in normal if not rd.by_recognizer]
     complete_detected = {k for k, _, inc in detected if not inc}
     tenths = {k for k, r, inc in detected if not inc and _places(r) == 1}
-    keys = {k for k, _, _, _ in normal}
+    detected_keys = {k for k, _, _ in detected}
     weight: dict[str, float] = {}
     scores: dict[str, list[float]] = {}
     forms: dict[str, dict[tuple[bool, str], float]] = {}
@@ -159,9 +159,10 @@ def vote(reads: Sequence[Read]) -> tuple[str, float] | None:
         if completions:
             target = max(completions, key=lambda k: sum(n[0] == k for n in normal))
             shown = reading + "." + target[-1]
-        elif not reading.startswith("0") and "1" + key in keys:
+        elif not reading.startswith("0") and "1" + key in detected_keys:
             # A thin leading 1 (two segments) is the digit readers drop at a display's edge;
-            # a register padded with zeros has nothing before them.
+            # a register padded with zeros has nothing before them. The text detection must
+            # have read it: the recognizer reads a display's frame as a 1.
             target, shown = "1" + key, "1" + reading
         w = read.score * (RECOGNIZER_WEIGHT if read.by_recognizer else 1.0)
         weight[target] = weight.get(target, 0.0) + w
