@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 DEMO_ARGS ?=
 
-.PHONY: install demo test lint validate bench clean
+.PHONY: install demo test lint validate lambda-wheels bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,18 @@ lint: install
 
 validate: .sam-venv/bin/sam
 	SAM_CLI_TELEMETRY=0 .sam-venv/bin/sam validate --lint --region us-east-1
+	$(MAKE) lambda-wheels
+
+# Every function's requirements must have wheels that Lambda's python3.11 on arm64 loads
+# (Amazon Linux 2, glibc 2.26: manylinux2014), or `sam build` fails (or the import, deployed).
+lambda-wheels: .sam-venv/bin/sam
+	rm -rf .lambda-wheels
+	for req in functions/*/requirements.txt; do \
+	  .sam-venv/bin/python -m pip download --quiet --only-binary=:all: \
+	    --platform manylinux2014_aarch64 --python-version 3.11 --implementation cp \
+	    -d .lambda-wheels -r "$$req" || exit 1; \
+	done
+	rm -rf .lambda-wheels
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/reading_accuracy.py
