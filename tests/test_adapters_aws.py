@@ -131,7 +131,6 @@ def test_an_inbound_message_is_claimed_once_and_its_answer_kept(aws: None) -> No
 def test_a_households_readings_by_time_and_a_typed_correction(aws: None) -> None:
     from decimal import Decimal
 
-
     table = _readings()
     readings = ReadingRepository(table)
     sender = "whatsapp:+27821234567"

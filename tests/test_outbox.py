@@ -307,9 +307,7 @@ def test_a_run_out_of_time_stops_between_batches_and_the_next_run_goes_on(
     assert _received(billing_queue) == dict.fromkeys(ids, 1)
 
 
-def test_the_drain_declares_the_topology_it_publishes_to(
-    outbox: Outbox, rabbitmq: str
-) -> None:
+def test_the_drain_declares_the_topology_it_publishes_to(outbox: Outbox, rabbitmq: str) -> None:
     connection = pika.BlockingConnection(pika.URLParameters(rabbitmq))
     channel = connection.channel()
     exchange = f"meter-readings-test-{time.monotonic_ns()}"
