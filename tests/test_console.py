@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import AMQP_URL, BillingQueue
-from twilio_client import Twilio
+from twilio_client import ServedCommand, Twilio
 
 from meter_reading.local.runtime import LocalPipeline
 from meter_reading.local.sample_photo import render_meter_photo
@@ -57,27 +54,8 @@ def browser() -> Iterator[Any]:
 @pytest.fixture
 def served_command(rabbitmq: str) -> Iterator[tuple[str, Twilio]]:
     """`meter-reading serve` as a person starts it, on a free port."""
-    env = {**os.environ, "TWILIO_AUTH_TOKEN": "console-test-token", "AMQP_URL": rabbitmq}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "meter_reading.cli", "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert process.stdout is not None
-    lines: list[str] = []
-    try:
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith("Ctrl-C"):
-                break
-        listening = next(line for line in lines if "Listening on" in line)
-        base_url = listening.split("Listening on ")[1].split(";")[0]
-        yield base_url, Twilio(base_url, f"{base_url}/webhook", "console-test-token")
-    finally:
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=60)
+    with ServedCommand("console-test-token", rabbitmq) as served:
+        yield served.base_url, served.twilio
 
 
 def test_the_console_shows_a_confirmed_reading_like_the_step_functions_console(
@@ -166,9 +144,9 @@ def test_a_failed_reading_shows_its_error_and_is_redriven_from_the_console(
             "TextDetectionFailed: RuntimeError: the OCR service could not process the document"
         )
         graph = detail.locator("[data-testid=graph]")
-        assert graph.locator("g[data-state='Reading failed']").get_attribute(
-            "data-status"
-        ) == "FAILED"
+        assert (
+            graph.locator("g[data-state='Reading failed']").get_attribute("data-status") == "FAILED"
+        )
         detail.locator("[data-testid=redrive]").click()
         redriven = f"{reading_id}-redrive-1"
         sync_api.expect(

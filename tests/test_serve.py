@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,7 +11,7 @@ import requests
 from conftest import AMQP_URL, BillingQueue
 from faults import error_response
 from twilio.request_validator import RequestValidator
-from twilio_client import Twilio
+from twilio_client import ServedCommand, Twilio
 
 from meter_reading.domain import messages
 from meter_reading.local.aws_hooks import current_invocation
@@ -110,31 +106,11 @@ def test_bad_signatures_are_refused_and_a_handler_exception_is_a_502(
 
 
 def test_the_command_serves_until_ctrl_c_and_prints_each_turn(rabbitmq: str) -> None:
-    env = {**os.environ, "TWILIO_AUTH_TOKEN": "serve-test-token", "AMQP_URL": rabbitmq}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "meter_reading.cli", "serve", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert process.stdout is not None
-    lines: list[str] = []
-    try:
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith("Ctrl-C"):
-                break
-        listening = next(line for line in lines if "Listening on" in line)
-        base_url = listening.split("Listening on ")[1].split(";")[0]
-        twilio = Twilio(base_url, f"{base_url}/webhook", "serve-test-token")
-        reply = twilio.post(twilio.form(HOUSEHOLD, "HISTORY"))
+    with ServedCommand("serve-test-token", rabbitmq) as served:
+        reply = served.twilio.post(served.twilio.form(HOUSEHOLD, "HISTORY"))
         assert reply.status_code == 200 and "no confirmed readings" in reply.text
-    finally:
-        process.send_signal(signal.SIGINT)
-        out, _ = process.communicate(timeout=60)
-    printed = "".join(lines) + out
-    assert process.returncode == 0, printed
+    printed = served.printed
+    assert served.returncode == 0, printed
     assert "whatsapp:+27*****0111 > HISTORY" in printed  # masked
     assert "whatsapp:+27*****0111 < You have no confirmed readings yet" in printed
     assert HOUSEHOLD not in printed

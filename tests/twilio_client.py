@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from typing import Any
@@ -72,3 +76,50 @@ class Twilio:
             if len(received) >= count or time.monotonic() > deadline:
                 return received
             time.sleep(0.3)
+
+
+class ServedCommand:
+    """`meter-reading serve` run as a person starts it, on a free port; stopped with Ctrl-C.
+
+    ``base_url`` and ``twilio`` while it runs; ``printed`` (all it printed) and
+    ``returncode`` once the ``with`` block has ended.
+    """
+
+    def __init__(self, auth_token: str, amqp_url: str) -> None:
+        self.auth_token = auth_token
+        self.amqp_url = amqp_url
+        self.printed = ""
+        self.returncode: int | None = None
+
+    def __enter__(self) -> ServedCommand:
+        env = {**os.environ, "TWILIO_AUTH_TOKEN": self.auth_token, "AMQP_URL": self.amqp_url}
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "meter_reading.cli", "serve", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+        )
+        assert self._process.stdout is not None
+        self._lines: list[str] = []
+        try:
+            for line in self._process.stdout:
+                self._lines.append(line)
+                if line.startswith("Ctrl-C"):
+                    break
+            listening = next(line for line in self._lines if "Listening on" in line)
+        except BaseException:
+            self._stop()
+            raise
+        self.base_url = listening.split("Listening on ")[1].split(";")[0]
+        self.twilio = Twilio(self.base_url, f"{self.base_url}/webhook", self.auth_token)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop()
+
+    def _stop(self) -> None:
+        self._process.send_signal(signal.SIGINT)
+        out, _ = self._process.communicate(timeout=60)
+        self.printed = "".join(self._lines) + out
+        self.returncode = self._process.returncode
