@@ -68,6 +68,11 @@ class Read:
     score: float
     by_recognizer: bool
 
+    @property
+    def weight(self) -> float:
+        """The read's vote: its score, the recognizer's at ``RECOGNIZER_WEIGHT``."""
+        return self.score * (RECOGNIZER_WEIGHT if self.by_recognizer else 1.0)
+
 
 def digitish(text: str) -> bool:
     """A line that may be the display: mostly real digits, not a date/time/fraction."""
@@ -164,7 +169,7 @@ def vote(reads: Sequence[Read]) -> tuple[str, float] | None:
             # a register padded with zeros has nothing before them. The text detection must
             # have read it: the recognizer reads a display's frame as a 1.
             target, shown = "1" + key, "1" + reading
-        w = read.score * (RECOGNIZER_WEIGHT if read.by_recognizer else 1.0)
+        w = read.weight
         weight[target] = weight.get(target, 0.0) + w
         scores.setdefault(target, []).append(read.score)
         shapes = forms.setdefault(target, {})
@@ -194,22 +199,27 @@ def _bounds(quad: Quad) -> tuple[float, float, float, float]:
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def overlap(a: Quad, b: Quad) -> float:
-    """Intersection of the two boxes over the smaller one (axis-aligned bounds)."""
+def _area(quad: Quad) -> float:
+    x0, y0, x1, y1 = _bounds(quad)
+    return (x1 - x0) * (y1 - y0)
+
+
+def _intersection(a: Quad, b: Quad) -> float:
+    """The area the two boxes share (axis-aligned bounds)."""
     ax0, ay0, ax1, ay1 = _bounds(a)
     bx0, by0, bx1, by1 = _bounds(b)
     iw = max(0.0, min(ax1, bx1) - max(ax0, bx0))
     ih = max(0.0, min(ay1, by1) - max(ay0, by0))
-    smaller = min((ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0))
-    return iw * ih / max(smaller, 1e-6)
+    return iw * ih
+
+
+def overlap(a: Quad, b: Quad) -> float:
+    """Intersection of the two boxes over the smaller one (axis-aligned bounds)."""
+    return _intersection(a, b) / max(min(_area(a), _area(b)), 1e-6)
 
 
 def _share_inside(quad: Quad, other: Quad) -> float:
-    ax0, ay0, ax1, ay1 = _bounds(quad)
-    bx0, by0, bx1, by1 = _bounds(other)
-    iw = max(0.0, min(ax1, bx1) - max(ax0, bx0))
-    ih = max(0.0, min(ay1, by1) - max(ay0, by0))
-    return iw * ih / max((ax1 - ax0) * (ay1 - ay0), 1e-6)
+    return _intersection(quad, other) / max(_area(quad), 1e-6)
 
 
 def _angle_between(a: float, b: float) -> float:
@@ -268,7 +278,7 @@ def decimal_cell_digit(reading: str, cell_reads: Sequence[Read]) -> str | None:
         if n is None:
             continue
         key = value_key(n[0])
-        w = read.score * (RECOGNIZER_WEIGHT if read.by_recognizer else 1.0)
+        w = read.weight
         if key == base:
             same += w
         elif len(key) == len(base) + 1 and key.startswith(base):
