@@ -333,3 +333,25 @@ def test_a_point_the_text_detection_read_keeps_the_tenths_the_recognizer_missed(
     ]
     voted = vote(reads)
     assert voted is not None and voted[0] == "008701.3"
+
+
+def test_a_register_split_at_a_gap_is_joined_and_cropped_whole() -> None:
+    # The detection found "498" and "1.3" apart (a thin 1 far from the 8); a serial number
+    # below, as tall as the small piece, stays out.
+    pieces = [
+        _line("498", [(100.0, 100.0), (280.0, 100.0), (280.0, 200.0), (100.0, 200.0)]),
+        _line("13", [(260.0, 110.0), (400.0, 110.0), (400.0, 195.0), (260.0, 195.0)]),
+        _line("45184367", [(100.0, 230.0), (420.0, 230.0), (420.0, 300.0), (100.0, 300.0)]),
+        _line("kWh", [(420.0, 160.0), (480.0, 160.0), (480.0, 190.0), (420.0, 190.0)]),
+    ]
+    recognizer = ScriptedRecognizer(("4981.3", 0.9))
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    refined, _ = DisplayReader(recognizer).refine(image, pieces)
+    display = next(ln for ln in refined if ln.text.startswith("498"))
+    assert display.text == "4981.3"
+    assert display.quad[1][0] == pytest.approx(400.0)  # the crops reach past the "13"
+    assert display.quad[2][1] == pytest.approx(200.0)  # and not down to the serial number
+    assert "13" not in [ln.text for ln in refined]
+    crops = recognizer.crops[: len(EXTENSIONS)]
+    # The tightest crop: both pieces (300 px) by the height and a tenth above and below.
+    assert crops[0].shape[1] / crops[0].shape[0] == pytest.approx(300 / 120, abs=0.05)

@@ -19,8 +19,23 @@ from typing import Any, Protocol
 from PIL import Image
 
 from meter_reading.domain.extraction import SEVEN_SEGMENT_CONFUSIONS
-from meter_reading.reader.image import RGBArray, beside, beyond_end, crop, extend, stack
-from meter_reading.reader.lines import Quad, TextLine, lines_from_textract, turned
+from meter_reading.reader.image import (
+    RGBArray,
+    beside,
+    beyond_end,
+    crop,
+    extend,
+    line_coordinates,
+    stack,
+)
+from meter_reading.reader.lines import (
+    Quad,
+    TextLine,
+    lines_from_textract,
+    quad_height,
+    quad_width,
+    turned,
+)
 
 
 class Recognizer(Protocol):
@@ -46,6 +61,10 @@ DECIMAL_CELLS: tuple[tuple[float, float, float, float], ...] = (
     (-0.05, 0.8, 0.3, 0.1),
     (-0.05, 1.1, 0.2, 0.15),
 )
+#: Pieces of the display's register found as separate lines (``joined_pieces``): at least
+#: this share of its height, and at most this many of its heights away along the line.
+PIECE_HEIGHT = 0.7
+PIECE_GAP = 1.5
 #: A seven-segment kWh register of this many digits or more prints a tenths digit.
 TENTHS_FROM_DIGITS = 5
 #: Confidence kept when the point is placed by the register's format, not seen.
@@ -243,6 +262,44 @@ def page_direction(lines: Sequence[TextLine]) -> float | None:
     return max(votes, key=lambda b: votes[b]) * 90.0
 
 
+def _digit_piece(text: str) -> bool:
+    digits = sum(c.isdigit() for c in text)
+    return digits >= 1 and digits >= 0.6 * sum(c.isalnum() for c in text) and "/" not in text
+
+
+def joined_pieces(line: TextLine, lines: Sequence[TextLine]) -> TextLine:
+    """The display's line grown over pieces of the same register found as separate lines.
+
+    A text detection splits a register where its digits leave a gap (``498 1.3``: a thin 1
+    far from the 8). A piece is a line of digits as tall as the display's (within
+    ``PIECE_HEIGHT``), on the same band, reaching past one end of it and starting within
+    ``PIECE_GAP`` of its heights from it (boxes of pieces may overlap). Crops of the
+    joined line hold the whole register.
+    """
+    height = line.height
+    width = quad_width(line.quad) / max(height, 1e-6)
+    left, right, texts = 0.0, width, [(0.0, line.text)]
+    for other in lines:
+        if other is line or not _digit_piece(other.text):
+            continue
+        if not PIECE_HEIGHT <= quad_height(other.quad) / max(height, 1e-6) <= 1 / PIECE_HEIGHT:
+            continue
+        start, end, top, bottom = line_coordinates(line.quad, other.quad)
+        shared = min(bottom, 1.0) - max(top, 0.0)
+        if shared < PIECE_HEIGHT * (bottom - top):
+            continue  # another band: a serial number, a label under the display
+        after = end > width + 0.2 and start <= width + PIECE_GAP
+        before = start < -0.2 and end >= -PIECE_GAP
+        if after != before:  # (both: a longer line across the display, not a piece of it)
+            left, right = min(left, start), max(right, end)
+            texts.append((start, other.text))
+    if len(texts) == 1:
+        return line
+    text = " ".join(t for _, t in sorted(texts))
+    quad = extend(line.quad, -left, right - width, 0.0)
+    return TextLine(text, line.confidence, quad)
+
+
 def _decimal_at_end(read: tuple[str, float]) -> float:
     """The read's score if it ends with a decimal digit after a point, as a register does."""
     text, score = read
@@ -335,6 +392,9 @@ class DisplayReader:
             lines = [oriented if ln is cands[0] else ln for ln in lines]
             cands[0] = oriented
             direction = (round(oriented.direction / 90.0) % 4) * 90.0
+        joined = joined_pieces(cands[0], [ln for ln in lines if ln is not cands[0]])
+        lines = [joined if ln is cands[0] else ln for ln in lines]
+        cands[0] = joined
         tallest = cands[0].height
         for line in [c for c in cands[:2] if c.height >= 0.6 * tallest]:
             if not any(line is o for o in lines):

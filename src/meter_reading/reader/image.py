@@ -58,6 +58,15 @@ def extend(quad: Quad, left: float, right: float, vertical: float) -> Quad:
     return [(float(p[0]), float(p[1])) for p in pts]
 
 
+def line_coordinates(quad: Quad, other: Quad) -> tuple[float, float, float, float]:
+    """Where ``other`` lies in ``quad``'s own frame, in multiples of its height: (start, end)
+    along the line from its left edge, (top, bottom) across it from its top edge."""
+    tl, _, _, _, ux, uy, h = _frame(quad)
+    along = [float(np.dot(np.asarray(p) - tl, ux)) / h for p in other]
+    across = [float(np.dot(np.asarray(p) - tl, uy)) / h for p in other]
+    return min(along), max(along), min(across), max(across)
+
+
 def beyond_end(quad: Quad, start: float, end: float, top: float, bottom: float) -> Quad:
     """The region after the quad's right edge, in multiples of its height: from ``start``
     to ``end`` along the line, from ``top`` below its top edge to ``bottom`` below its
