@@ -20,6 +20,7 @@ from meter_reading.reader.display import (
     Read,
     decimal_cell_digit,
     page_direction,
+    read_upside_down,
     vote,
     with_tenths,
 )
@@ -184,6 +185,17 @@ def test_without_words_the_decimal_digit_decides_the_orientation() -> None:
     refined, direction = DisplayReader(recognizer).refine(image, lines)
     assert direction == 0.0
     assert refined[0].quad[0] == UPRIGHT_DIGITS[0]
+
+
+def test_without_words_or_point_an_e_among_digits_shows_the_display_upside_down() -> None:
+    # Neither crop shows a decimal digit; the detection read 1369.3 turned: a 3 upside
+    # down is an E. A label's letters (En) are no such evidence.
+    recognizer = ScriptedRecognizer(("6696", 0.7), ("13693", 0.7))
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    refined, _ = DisplayReader(recognizer).refine(image, [_line("E69E1", turned(UPRIGHT_DIGITS))])
+    assert refined[0].quad[0] == UPRIGHT_DIGITS[0]
+    assert read_upside_down("E69E1") and read_upside_down("h1E.5")
+    assert not read_upside_down("En 011903") and not read_upside_down("20509")
 
 
 def test_an_upside_down_page_is_compared_as_on_the_meter() -> None:

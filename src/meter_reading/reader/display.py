@@ -300,6 +300,25 @@ def joined_pieces(line: TextLine, lines: Sequence[TextLine]) -> TextLine:
     return TextLine(text, line.confidence, quad)
 
 
+#: Seven-segment glyphs turned by 180 degrees: a 3 upside down is an E, a 4 an h, a 7 an L.
+_TURNED_GLYPHS = str.maketrans("0123456789EhL", "0125h59L86347")
+
+
+def read_upside_down(text: str) -> bool:
+    """A read of seven-segment digits whose letters are all digits seen upside down.
+
+    ``E69E1`` turned is ``1369.3``'s digits. Registers print no E, h or L among their digits;
+    a label before them (``En 011903``) has other letters too.
+    """
+    compact = text.replace(" ", "").replace(".", "")
+    letters = [c for c in compact if c.isalpha()]
+    return (
+        bool(letters)
+        and sum(c.isdigit() for c in compact) >= 2
+        and compact[::-1].translate(_TURNED_GLYPHS).isdigit()
+    )
+
+
 def _decimal_at_end(read: tuple[str, float]) -> float:
     """The read's score if it ends with a decimal digit after a point, as a register does."""
     text, score = read
@@ -443,10 +462,15 @@ class DisplayReader:
         return line
 
     def _orient_by_decimal(self, image: Image.Image, line: TextLine) -> TextLine:
-        """Without words on the page: the small decimal digit ends a register, never starts it."""
+        """Without words on the page: the small decimal digit ends a register, never starts it.
+
+        Where neither way shows it, the glyphs the text detection read: an ``E`` among
+        digits is a seven-segment 3 upside down (``E69E1`` is 1369.3 turned).
+        """
         quad = extend(line.quad, 0.2, 0.6, 0.1)
         upright, other = self._recognizer.read([crop(image, quad), crop(image, turned(quad))])
-        if _decimal_at_end(other) > _decimal_at_end(upright):
+        at_end, turned_at_end = _decimal_at_end(upright), _decimal_at_end(other)
+        if turned_at_end > at_end or (turned_at_end == at_end and read_upside_down(line.text)):
             return TextLine(line.text, line.confidence, turned(line.quad))
         return line
 
