@@ -7,11 +7,16 @@ Each sample is a fresh Python process, timed from before it starts until it exit
 - floor: what the webhook cannot do without: import boto3 and create a Step Functions
   client, import Powertools' Logger, twilio's RequestValidator and MessagingResponse;
 - cold start: import functions/receive/app.py and answer one signed photo webhook (a
-  fresh MessageSid each time) the way API Gateway hands it over: the SSM auth token, the
-  inbound-message claim, the household's conversation, the reading row, StartExecution.
+  fresh MessageSid each time) the way API Gateway hands it over: the auth token from the
+  Parameters and Secrets extension, the inbound-message claim, the household's
+  conversation, the reading row, StartExecution, the claim's answer.
 
 AWS is moto's server on 127.0.0.1 (started here, in this process), reached through
-AWS_ENDPOINT_URL, so the handler makes its real calls over HTTP. The two kinds of sample
+AWS_ENDPOINT_URL, so the handler makes its real calls over HTTP. The Parameters and Secrets
+Lambda Extension, which the webhook reads its token through in Lambda, is stood in for by a
+small HTTP server here that answers as the extension does, from moto's SSM, with a
+GetParameter on every request: a fresh sandbox's extension has nothing cached. The two
+kinds of sample
 alternate, so a busy machine slows both alike; the medians and their ratio are printed.
 Tracing is off (no X-Ray daemon outside Lambda), as in local runs: the handler's tracer is
 then `observability.NoTracer` and the X-Ray SDK is not imported. In Lambda with tracing on,
@@ -27,14 +32,18 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlencode
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN_PARAMETER = "/meter-reading/twilio-auth-token"
 AUTH_TOKEN = "bench-auth-token"
+SESSION_TOKEN = "bench-session-token"
 HOST = "bench.execute-api.us-east-1.amazonaws.com"
 STAGE_PATH = "/Prod/webhook"
 
@@ -98,6 +107,55 @@ def _event(message_sid: str) -> str:
     )
 
 
+class ParametersExtension:
+    """The AWS Parameters and Secrets Lambda Extension as a function sees it: GET
+    /systemsmanager/parameters/get?name=...&withDecryption=true on localhost with the
+    session token in X-Aws-Parameters-Secrets-Token, answered with SSM's GetParameter
+    response (here moto's). No cache: each sample is a new sandbox, whose extension has
+    fetched nothing yet."""
+
+    def __init__(self, ssm: Any) -> None:
+        extension = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                extension.answer(self)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return None
+
+        self.ssm = ssm
+        self.served = 0
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def answer(self, request: BaseHTTPRequestHandler) -> None:
+        url = urlsplit(request.path)
+        query = parse_qs(url.query)
+        if request.headers.get("X-Aws-Parameters-Secrets-Token") != SESSION_TOKEN:
+            self._reply(request, 401, b"not authorized")
+        elif url.path != "/systemsmanager/parameters/get" or "name" not in query:
+            self._reply(request, 400, b"bad request")
+        else:
+            decrypt = query.get("withDecryption", ["false"])[0] == "true"
+            found = self.ssm.get_parameter(Name=query["name"][0], WithDecryption=decrypt)
+            body = json.dumps({"Parameter": found["Parameter"], "ResultMetadata": {}}, default=str)
+            self._reply(request, 200, body.encode())
+            self.served += 1
+
+    @staticmethod
+    def _reply(request: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+        request.send_response(status)
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def _aws(endpoint: str) -> dict[str, str]:
     """Tables, the auth token and a state machine on moto's server; the handler's env."""
     import boto3
@@ -121,6 +179,7 @@ def _aws(endpoint: str) -> dict[str, str]:
     )["stateMachineArn"]
     return {
         **os.environ,
+        "AWS_SESSION_TOKEN": SESSION_TOKEN,  # Lambda's role credentials always carry one
         "AWS_ENDPOINT_URL": endpoint,
         "READINGS_TABLE": "readings",
         "CONFIRMATIONS_TABLE": "confirmations",
@@ -156,7 +215,12 @@ def main() -> int:
     server.start()
     try:
         host, port = server.get_host_and_port()
-        env = _aws(f"http://{host}:{port}")
+        endpoint = f"http://{host}:{port}"
+        env = _aws(endpoint)
+        import boto3
+
+        extension = ParametersExtension(boto3.client("ssm", endpoint_url=endpoint))
+        env["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"] = str(extension.port)
         app = str(ROOT / "functions" / "receive" / "app.py")
         floor, cold = [], []
         # One of each first, not counted: the OS's file cache is warm for both after it.
@@ -166,6 +230,9 @@ def main() -> int:
             floor.append(_timed([sys.executable, "-c", FLOOR], env))
             event = _event("MM" + uuid.uuid4().hex)
             cold.append(_timed([sys.executable, "-c", COLD_START, app, event], env))
+        extension.stop()
+        # Every cold start read its token through the extension (none skipped the fetch).
+        assert extension.served == runs + 1, (extension.served, runs)
     finally:
         server.stop()
     floor_ms, cold_ms = statistics.median(floor) * 1000, statistics.median(cold) * 1000

@@ -36,7 +36,7 @@ SUBSTITUTION = re.compile(r"\$\{(\w+)\}")
 LOCAL_ONLY_SETTINGS = frozenset({"TWILIO_API_BASE_URL", "TWILIO_MEDIA_HOSTS"})
 # Only the webhook starts executions, and only it may name the state machine: every
 # function the state machine invokes would otherwise depend on it in a cycle.
-RECEIVE_ONLY_SETTINGS = frozenset({"STATE_MACHINE_ARN"})
+RECEIVE_ONLY_SETTINGS = frozenset({"STATE_MACHINE_ARN", "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"})
 # Text detection's wait: set on the functions that start it and end it, and nowhere else.
 TEXT_DETECTION_SETTINGS = {
     "StartTextDetectionFunction": frozenset(
@@ -412,8 +412,29 @@ def test_functions_get_every_setting_they_read() -> None:
     assert unknown == set(), "environment variables set but never read by settings.py"
     receive = _functions()["ReceiveFunction"]["Environment"]["Variables"]
     assert receive["STATE_MACHINE_ARN"] == {"Ref": STATE_MACHINE}
+    assert receive["PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"] == "2773"
     for function, names in TEXT_DETECTION_SETTINGS.items():
         assert set(_functions()[function]["Environment"]["Variables"]) == names, function
+
+
+def test_the_webhook_reads_its_token_through_the_parameters_extension_it_has() -> None:
+    """The port setting tells wiring.secret the extension is there: only with its layer, and
+    with the role's read access to the token that the extension uses."""
+    parameter = _template()["Parameters"]["ParametersSecretsExtensionLayer"]
+    assert parameter["Type"] == "AWS::SSM::Parameter::Value<String>"
+    assert parameter["Default"] == (
+        "/aws/service/aws-parameters-and-secrets-lambda-extension/arm64/latest"
+    )
+    assert _global_function_properties()["Architectures"] == ["arm64"]
+    for logical_id, function in _functions().items():
+        has_port = "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT" in function.get("Environment", {}).get(
+            "Variables", {}
+        )
+        has_layer = {"Ref": "ParametersSecretsExtensionLayer"} in function.get("Layers", [])
+        assert has_port == has_layer, logical_id
+    receive = _functions()["ReceiveFunction"]
+    assert {"Ref": "ParametersSecretsExtensionLayer"} in receive["Layers"]
+    assert {"Ref": "TwilioAuthTokenReadPolicy"} in receive["Policies"]
 
 
 # --------------------------------------------------------------------------- ops

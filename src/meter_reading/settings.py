@@ -1,7 +1,8 @@
 """Typed configuration from the Lambda environment, read once per cold start.
 
 Secrets never sit in the environment: it holds the names of SSM SecureString
-parameters, resolved at run time through Powertools' cached parameter provider.
+parameters, resolved at run time through the Parameters and Secrets Lambda Extension where
+a function has it (the webhook), else through Powertools' cached parameter provider.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ def _optional(name: str) -> str | None:
     return os.environ.get(name) or None
 
 
+def _optional_int(name: str) -> int | None:
+    value = _optional(name)
+    return int(value) if value is not None else None
+
+
 @dataclass(frozen=True)
 class Settings:
     readings_table: str
@@ -51,6 +57,9 @@ class Settings:
     text_detection_waits_table: str = ""
     text_detection_topic_arn: str | None = None  # where Textract announces a finished job
     text_detection_role_arn: str | None = None  # the role Textract publishes there as
+    # The AWS Parameters and Secrets Lambda Extension's port, where a function has its layer
+    # (the webhook); elsewhere parameters are read with an SSM client.
+    parameters_extension_port: int | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -81,6 +90,7 @@ class Settings:
             text_detection_waits_table=os.environ.get("TEXT_DETECTION_WAITS_TABLE", ""),
             text_detection_topic_arn=_optional("TEXT_DETECTION_TOPIC_ARN"),
             text_detection_role_arn=_optional("TEXT_DETECTION_ROLE_ARN"),
+            parameters_extension_port=_optional_int("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT"),
         )
 
     def require(self, name: str) -> str:

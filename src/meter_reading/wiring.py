@@ -30,6 +30,13 @@ if TYPE_CHECKING:
 
 
 def secret(parameter_name: str) -> str:
+    port = settings().parameters_extension_port
+    if port is not None:
+        # Through the extension's cache (5 minutes, as below): no SSM client, whose service
+        # model was the largest part of the webhook's cold start.
+        from meter_reading.adapters.parameters_extension import get_parameter
+
+        return get_parameter(parameter_name, port)
     from aws_lambda_powertools.utilities import parameters
     from aws_lambda_powertools.utilities.parameters.constants import DEFAULT_PROVIDERS
 
