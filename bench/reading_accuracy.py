@@ -8,7 +8,8 @@ reader, exactly as the state machine's extract step and ``meter-reading read`` d
 
 Per meter type it prints: photos; digits right (point ignored); value right (what billing
 receives: the reading as a number equals ``reading_display`` where given, else the digits
-rule); ok; ok-but-wrong by value; uncertain; unreadable; median seconds per photo. A photo
+rule); ok; ok-but-wrong by value; uncertain; unreadable; unit right (kWh for electricity,
+m³ for water: what the prompt says); median seconds per photo. A photo
 of something that is not a utility meter (fuel pumps) is right when it is ``unreadable``
 with reason ``not_a_meter``. Then the calibration (confidence band -> share right by
 value), the recognizer alone on the display crops it never trained on, and peak memory.
@@ -34,6 +35,8 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 DEFAULT_DIR = SHARED / "meter-photos"
 CROPS_DIR = SHARED / "display-crops"
 NOT_METERS = {"fuel-pump-lcd"}
+#: The unit the household must be shown, by meter type (a fuel pump gets no reading).
+UNITS = {"electricity-lcd": "kWh", "water-odometer": "m³"}
 
 
 def digits_of(reading: str | None) -> str | None:
@@ -76,6 +79,12 @@ class Row:
         return self.digits_right
 
     @property
+    def unit_right(self) -> bool:
+        if self.meter_type in NOT_METERS:
+            return self.value_right
+        return self.result.unit == UNITS.get(self.meter_type)
+
+    @property
     def ok_but_wrong(self) -> bool:
         return self.result.status == "ok" and not self.value_right
 
@@ -98,7 +107,8 @@ def summarise(name: str, rows: list[Row]) -> str:
         f"{pct(sum(r.result.status == 'ok' for r in rows))}  "
         f"{pct(sum(r.ok_but_wrong for r in rows))}  "
         f"{pct(sum(r.result.status == 'uncertain' for r in rows))}  "
-        f"{pct(sum(r.result.status == 'unreadable' for r in rows))}  {median:8.2f}"
+        f"{pct(sum(r.result.status == 'unreadable' for r in rows))}  "
+        f"{pct(sum(r.unit_right for r in rows))}  {median:8.2f}"
     )
 
 
@@ -185,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
             label = row.display or e["reading_digits"]
             print(
                 f"{mark} {row.meter_type:<15} {e['file'][:30]:<30} label={label:<10} "
-                f"read={result.reading!s:<10} {result.status:<10} conf={result.confidence:.2f} "
+                f"read={result.reading!s:<10} {result.unit:<4} {result.status:<10} "
+                f"conf={result.confidence:.2f} "
                 f"{result.reason or ''} {seconds:.2f}s",
                 flush=True,
             )
@@ -193,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"{'meter_type':<16} {'photos':>6}  {'digits right':>12}  {'value right':>12}  "
         f"{'ok':>12}  {'ok-but-wrong':>12}  {'uncertain':>12}  {'unreadable':>12}  "
-        f"{'median_s':>8}"
+        f"{'unit right':>12}  {'median_s':>8}"
     )
     print(header)
     print("-" * len(header))

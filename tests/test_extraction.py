@@ -212,6 +212,26 @@ def test_water_drums_are_whole_cubic_metres_never_kwh() -> None:
     assert (result.reading, result.unit, result.meter_type) == ("00521", "m³", "water")
 
 
+def test_sub_dial_factors_make_a_water_meter_without_its_unit() -> None:
+    # The drums' m³ was not read; the sub-dials' factors (x0.001 m³ a turn) tell.
+    result = extract_reading(
+        face(line("0531", 0.1, 0.3, 0.5, 0.2), line("X0.001", 0.3, 0.7, 0.15, 0.06))
+    )
+    assert (result.reading, result.unit, result.meter_type) == ("0531", "m³", "water")
+
+
+def test_a_lone_m_beside_the_drums_is_cubic_metres() -> None:
+    result = extract_reading(
+        face(line("0530", 0.1, 0.3, 0.5, 0.2), line("m", 0.62, 0.3, 0.05, 0.2))
+    )
+    assert (result.unit, result.meter_type) == ("m³", "water")
+
+
+def test_a_point_after_one_drum_is_a_drum_edge_not_the_fraction() -> None:
+    result = extract_reading(face(line("0.530 m3", 0.1, 0.3, 0.6, 0.2)))
+    assert (result.reading, result.unit) == ("0530", "m³")
+
+
 def test_gas_meter_reads_in_cubic_metres() -> None:
     blocks = face(line("04417 m3", 0.1, 0.3, 0.6, 0.2), line("GAS METER G4", 0.1, 0.7, 0.4, 0.08))
     result = extract_reading(blocks)

@@ -118,6 +118,8 @@ _UNIT_SUFFIX = re.compile(r"^(k?w\s*h?|h|kvah|m3|m)$", re.IGNORECASE)
 _NOT_A_METER = re.compile(r"\b(litres?|liters?|ltrs?|gallons?|price|amount|sale)\b", re.IGNORECASE)
 _GAS = re.compile(r"\bgas\b", re.IGNORECASE)
 _UNIT_M3 = re.compile(r"^(m3|m³|m\^3)$", re.IGNORECASE)
+# A water meter's sub-dial factors (x0.1 .. x0.0001 m³ a turn); no electricity meter prints them.
+DIAL_FACTOR = re.compile(r"^([x×]\s*0[.,]0{0,3}1|0[.,]0{1,3}1)$", re.IGNORECASE)
 
 
 @dataclass
@@ -348,7 +350,8 @@ def _unit_near(g: _Group, words: list[_Word]) -> str | None:
             continue
         t = w.text.strip()
         is_kwh = bool(re.fullmatch(r"(?i)k\s*w\s*h?|kwh", t))
-        is_m3 = bool(_UNIT_M3.match(t))
+        # A lone m beside the drums: the unit whose superscript 3 the OCR lost.
+        is_m3 = bool(_UNIT_M3.match(t)) or t == "m"
         if not (is_kwh or is_m3):
             continue
         dx = w.box.left - g.box.right
@@ -493,6 +496,8 @@ def _unit_of_page(blocks: Sequence[TextBlock]) -> str | None:
             return "kWh"
         if re.search(r"(?i)\bm(3|³)\b", b.text):
             return "m³"
+    if any(DIAL_FACTOR.match(b.text.strip()) for b in blocks):
+        return "m³"
     return None
 
 
@@ -503,8 +508,13 @@ def _meter_type(unit: str | None, blocks: Sequence[TextBlock]) -> MeterType:
 
 
 def _whole_units(reading: str) -> str:
-    """A drum register's reading: whole units only, never a point."""
-    return reading.partition(".")[0]
+    """A drum register's reading: whole units only, never a point.
+
+    Its whole drums hold three or more digits; a point read after fewer is a drum's edge
+    (``0.530``), not the start of the fraction drums (``00521.3``).
+    """
+    whole, _, fraction = reading.partition(".")
+    return whole if len(whole) >= 3 else whole + fraction
 
 
 def extract_reading(blocks: Sequence[TextBlock]) -> ReadingResult:

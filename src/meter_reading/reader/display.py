@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from meter_reading.domain.extraction import SEVEN_SEGMENT_CONFUSIONS
+from meter_reading.domain.extraction import DIAL_FACTOR, SEVEN_SEGMENT_CONFUSIONS
 from meter_reading.reader.image import (
     RGBArray,
     beside,
@@ -403,7 +403,9 @@ class DisplayReader:
         if direction is not None:
             lines = [self._oriented_like(ln, direction) for ln in lines]
         cands = sorted((ln for ln in lines if digitish(ln.text)), key=lambda ln: -ln.height)
-        if not cands or any(_CUBIC_METRES.search(ln.text) for ln in lines):
+        if not cands or any(
+            _CUBIC_METRES.search(ln.text) or DIAL_FACTOR.match(ln.text.strip()) for ln in lines
+        ):
             # Drums are read well by the text detection; the seven-segment model is no help.
             return lines, direction or 0.0
         if direction is None:
