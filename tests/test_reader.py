@@ -20,6 +20,7 @@ from meter_reading.reader.display import (
     Read,
     decimal_cell_digit,
     page_direction,
+    point_after_digits,
     read_upside_down,
     vote,
     with_tenths,
@@ -367,3 +368,26 @@ def test_a_register_split_at_a_gap_is_joined_and_cropped_whole() -> None:
     crops = recognizer.crops[: len(EXTENSIONS)]
     # The tightest crop: both pieces (300 px) by the height and a tenth above and below.
     assert crops[0].shape[1] / crops[0].shape[0] == pytest.approx(300 / 120, abs=0.05)
+
+
+def test_a_point_the_photo_shows_after_the_digits_keeps_them_whole() -> None:
+    # The detection read "007666." in the photo: the small tenths digit it did not read
+    # comes after the 6, so the last 6 is no tenths digit.
+    plain = [Read("007666", 0.7, by_recognizer=True)]
+    assert point_after_digits("007666", "007666.", plain)
+    assert not point_after_digits("007666", "007666", plain)  # no point seen
+    # A read that places the point among the same digits: the point was read twice.
+    assert not point_after_digits("23833", "23833.", [*plain, Read("2383.3.", 0.9, False)])
+    # The recognizer's read of the cell may then give the tenths digit.
+    cell = [Read("0076668", 0.5, by_recognizer=True), Read("007666.8", 0.6, True)]
+    assert decimal_cell_digit("007666", cell) is None  # the recognizer alone is not enough
+    assert decimal_cell_digit("007666", cell, point_seen=True) == "8"
+
+
+def test_an_unread_tenths_digit_after_a_seen_point_is_never_made_of_the_last_digit() -> None:
+    recognizer = ScriptedRecognizer(("007666", 0.7))
+    lines = [_line("007666.", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    refined, _ = DisplayReader(recognizer).refine(image, lines)
+    assert refined[0].text == "007666"  # not 00766.6: ten times too little
+    assert refined[0].confidence < 0.9

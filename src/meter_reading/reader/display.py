@@ -338,12 +338,34 @@ def with_tenths(reading: str, confidence: float) -> tuple[str, float]:
     return reading[:-1] + "." + reading[-1], confidence * FORMAT_ONLY
 
 
-def decimal_cell_digit(reading: str, cell_reads: Sequence[Read]) -> str | None:
+def point_after_digits(reading: str, line_text: str, reads: Sequence[Read]) -> bool:
+    """Whether the text detection's read of the display in the photo itself ends with a
+    point after all of the reading's digits (``007666.``), and no read puts it among them.
+
+    That is a register whose small tenths digit the detection saw the point of but did
+    not read: the tenths come after these digits, not in the last of them. The read of
+    the photo must show it: on the small page of crops, a point between the last two
+    digits is read after them (``20088.`` for 2008.8); and no read of the same digits may
+    place it before the last (``23833.`` beside ``2383.3.``: the point read twice).
+    """
+    key = value_key(reading)
+    n = normalise(line_text)
+    if n is None or not n[1] or value_key(n[0]) != key:
+        return False
+    placed = (normalise(read.text) for read in reads)
+    return not any(m is not None and "." in m[0] and value_key(m[0]) == key for m in placed)
+
+
+def decimal_cell_digit(
+    reading: str, cell_reads: Sequence[Read], point_seen: bool = False
+) -> str | None:
     """The digit of a small decimal cell after the display's box, if the reads see one.
 
     ``cell_reads`` read the display with the region after its box scaled up to the
     digits' height: where they read the same digits plus one more, that one is the
-    register's tenths, which the box left out.
+    register's tenths, which the box left out. The recognizer invents digits at a crop's
+    edge, so the text detection must confirm the cell: by reading the digit too, or by
+    having seen a point after the digits (``point_seen``).
     """
     base = value_key(reading)
     extra: dict[str, float] = {}
@@ -364,7 +386,8 @@ def decimal_cell_digit(reading: str, cell_reads: Sequence[Read]) -> str | None:
     if not extra:
         return None
     digit = max(extra, key=lambda d: extra[d])
-    return digit if extra[digit] > same and digit in seen_by_detection else None
+    confirmed = point_seen or digit in seen_by_detection
+    return digit if extra[digit] > same and confirmed else None
 
 
 class DisplayReader:
@@ -439,10 +462,15 @@ class DisplayReader:
                 continue
             cell_reads = [Read(t, s, True) for t, s in recognised[len(crops) :] if t]
             cell_reads += [r for band in generic[len(crops) :] for r in band]
-            tenth = decimal_cell_digit(voted[0], cell_reads)
+            point_seen = point_after_digits(voted[0], line.text, reads + cell_reads)
+            tenth = decimal_cell_digit(voted[0], cell_reads, point_seen)
             if tenth is not None:
                 line.text = voted[0].replace(".", "") + "." + tenth
                 line.confidence = voted[1]
+            elif point_seen:
+                # The tenths digit is there, unread: the register's format would bill the
+                # last whole kWh digit as tenths. The whole kWh, at a confidence that asks.
+                line.text, line.confidence = voted[0], voted[1] * FORMAT_ONLY
             else:
                 line.text, line.confidence = with_tenths(*voted)
             widest = extend(line.quad, 0.5, 1.5, 0.1)
