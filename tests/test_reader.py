@@ -281,30 +281,36 @@ def test_an_unseen_point_is_placed_by_the_register_format_at_a_lower_confidence(
 def _banded_text_detection(
     pages: list[bytes], band_text: Callable[[int], str]
 ) -> Callable[[bytes], list[dict[str, Any]]]:
-    """A text detection that answers each band of a stacked page with ``band_text(band)``."""
+    """A text detection that answers each band of a stacked page with ``band_text(band)``;
+    ``|`` splits a band's text into lines side by side (listed right to left)."""
 
     def text_detection(page: bytes) -> list[dict[str, Any]]:
         pages.append(page)
         image = Image.open(io.BytesIO(page))
-        # One LINE per band, where the page shows it, as Textract would answer.
+        # One LINE per band (or per piece), where the page shows it, as Textract would answer.
         blocks = []
         for k in range(len(EXTENSIONS) + len(DECIMAL_CELLS)):
             top = (32 + k * 96) / image.height
-            blocks.append(
-                {
-                    "BlockType": "LINE",
-                    "Text": band_text(k),
-                    "Confidence": 99.0,
-                    "Geometry": {
-                        "Polygon": [
-                            {"X": 0.1, "Y": top},
-                            {"X": 0.9, "Y": top},
-                            {"X": 0.9, "Y": top + 64 / image.height},
-                            {"X": 0.1, "Y": top + 64 / image.height},
-                        ]
-                    },
-                }
-            )
+            bottom = top + 64 / image.height
+            pieces = band_text(k).split("|")
+            step = 0.8 / len(pieces)
+            for n, text in reversed(list(enumerate(pieces))):
+                left, right = 0.1 + n * step, 0.1 + (n + 1) * step
+                blocks.append(
+                    {
+                        "BlockType": "LINE",
+                        "Text": text,
+                        "Confidence": 99.0,
+                        "Geometry": {
+                            "Polygon": [
+                                {"X": left, "Y": top},
+                                {"X": right, "Y": top},
+                                {"X": right, "Y": bottom},
+                                {"X": left, "Y": bottom},
+                            ]
+                        },
+                    }
+                )
         return blocks
 
     return text_detection
@@ -391,3 +397,13 @@ def test_an_unread_tenths_digit_after_a_seen_point_is_never_made_of_the_last_dig
     refined, _ = DisplayReader(recognizer).refine(image, lines)
     assert refined[0].text == "007666"  # not 00766.6: ten times too little
     assert refined[0].confidence < 0.9
+
+
+def test_digits_the_text_detection_found_apart_in_one_crop_are_one_read() -> None:
+    # Each crop's register split at the gap between its cells: "0033" and "10.0".
+    text_detection = _banded_text_detection([], lambda band: "0033|10.0")
+    recognizer = ScriptedRecognizer(("00330.0", 0.6))
+    lines = [_line("003300", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    refined, _ = DisplayReader(recognizer, text_detection).refine(image, lines)
+    assert refined[0].text == "003310.0"

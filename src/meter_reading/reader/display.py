@@ -407,12 +407,23 @@ class DisplayReader:
         if self._text_detector is None:
             return reads
         page, bands = stack(crops)
+        pieces: list[list[TextLine]] = [[] for _ in crops]
         # Positions as ratios of the page, as the bands are.
         for line in lines_from_textract(self._text_detector(page), 1, 1):
             centre = sum(y for _, y in line.quad) / 4
             for k, (top, bottom) in enumerate(bands):
                 if top <= centre <= bottom:
-                    reads[k].append(Read(line.text, line.confidence, False))
+                    if _digit_piece(line.text):
+                        pieces[k].append(line)
+                    else:
+                        reads[k].append(Read(line.text, line.confidence, False))
+        # A crop holds one register: digits found apart in it ("0033" "100" for 0033 10.0,
+        # split at the gap between its cells) are one read, left to right.
+        for k, found in enumerate(pieces):
+            if found:
+                found.sort(key=lambda ln: min(x for x, _ in ln.quad))
+                text = " ".join(ln.text for ln in found)
+                reads[k].append(Read(text, min(ln.confidence for ln in found), False))
         return reads
 
     def refine(self, image: Image.Image, lines: list[TextLine]) -> tuple[list[TextLine], float]:
