@@ -118,8 +118,9 @@ _UNIT_SUFFIX = re.compile(r"^(k?w\s*h?|h|kvah|m3|m)$", re.IGNORECASE)
 _NOT_A_METER = re.compile(r"\b(litres?|liters?|ltrs?|gallons?|price|amount|sale)\b", re.IGNORECASE)
 _GAS = re.compile(r"\bgas\b", re.IGNORECASE)
 _UNIT_M3 = re.compile(r"^(m3|m³|m\^3)$", re.IGNORECASE)
-# A water meter's sub-dial factors (x0.1 .. x0.0001 m³ a turn); no electricity meter prints them.
-DIAL_FACTOR = re.compile(r"^([x×]\s*0[.,]0{0,3}1|0[.,]0{1,3}1)$", re.IGNORECASE)
+# A water meter's sub-dial factors (x0.1 .. x0.0001 m³ a turn, after an x or the multiplication
+# sign, u00d7); no electricity meter prints them.
+DIAL_FACTOR = re.compile(r"^([x\u00d7]\s*0[.,]0{0,3}1|0[.,]0{1,3}1)$", re.IGNORECASE)
 
 
 @dataclass
