@@ -38,7 +38,7 @@ HISTORY_READINGS = 10  # the household's confirmed readings its usual consumptio
 
 
 def _error_detail(error: dict[str, Any] | None) -> str | None:
-    """"Error: message" of an error the state machine caught, as status_detail keeps it."""
+    """The "Error: message" of an error the state machine caught, as status_detail keeps it."""
     if not error:
         return None
     cause = str(error.get("Cause", ""))
