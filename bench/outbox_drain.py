@@ -76,17 +76,24 @@ def _create_table() -> Any:
     return boto3.resource("dynamodb").create_table(**outbox_table(TABLE))
 
 
-def _seed(table: Any, rows: int) -> list[str]:
-    """PENDING rows as Outbox.add writes them, in batches (seeding is not what is measured)."""
+def _seed(table: Any, rows: int, outage_seconds: float) -> list[str]:
+    """PENDING rows as Outbox.add writes them, in batches (seeding is not what is measured).
+
+    Added one after the other over the outage, as the readings were confirmed: each row's
+    created_at (to the second, as Outbox.add stamps it) is a little later than the last.
+    """
+    from datetime import UTC, datetime, timedelta
     from decimal import Decimal
 
-    from meter_reading.adapters.tables import utc_now
+    from meter_reading.adapters.tables import pending_key
     from meter_reading.domain.contract import ConfirmedReading
 
     ids = [f"MM{uuid.uuid4().hex}" for _ in range(rows)]
-    now = utc_now()
+    started = datetime.now(UTC) - timedelta(seconds=outage_seconds)
+    step = outage_seconds / max(1, rows)
     with table.batch_writer() as batch:
-        for message_id in ids:
+        for number, message_id in enumerate(ids):
+            now = (started + timedelta(seconds=number * step)).isoformat(timespec="seconds")
             body = ConfirmedReading(
                 reading_id=message_id,
                 sender="whatsapp:+27821234567",
@@ -103,6 +110,7 @@ def _seed(table: Any, rows: int) -> list[str]:
                     "body": body,
                     "status": "PENDING",
                     "created_at": now,
+                    "pending": pending_key(now, message_id),
                     "attempts": 0,
                     "last_error": '{"Error": "BrokerUnavailable"}',
                 }
@@ -160,12 +168,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--amqp-url", default=os.environ.get("AMQP_URL", DEFAULT_AMQP_URL))
     parser.add_argument("--max-runs", type=int, default=20)
+    parser.add_argument(
+        "--outage-hours",
+        type=float,
+        default=3.0,
+        help="the rows' created_at spread over this long (0: all in the same second)",
+    )
     args = parser.parse_args(argv)
 
     import boto3
     from moto import mock_aws
 
     from meter_reading import wiring
+    from meter_reading.adapters.tables import OUTBOX_PENDING_INDEX
 
     exchange = f"meter-readings-bench-{uuid.uuid4().hex[:8]}"
     _environment(exchange)
@@ -178,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             table = _create_table()
             started = time.monotonic()
-            ids = _seed(table, args.rows)
+            ids = _seed(table, args.rows, args.outage_hours * 3600)
             print(f"seeded {len(ids)} PENDING rows on moto in {time.monotonic() - started:.1f} s")
             handler, timeout = _outbox_retry_handler()
 
@@ -203,13 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"table on moto {result['table_seconds']:.2f} s, overlapping; Lambda "
                     f"timeout {timeout:.0f} s)"
                 )
-                pending = table.query(
-                    IndexName="status-index",
-                    KeyConditionExpression="#status = :pending",
-                    ExpressionAttributeNames={"#status": "status"},
-                    ExpressionAttributeValues={":pending": "PENDING"},
-                    Select="COUNT",
-                )["Count"]
+                pending = table.scan(IndexName=OUTBOX_PENDING_INDEX, Select="COUNT")["Count"]
                 if pending == 0:
                     break
             wiring.reset()
@@ -231,9 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             f"({drained / broker_seconds:.0f} msg/s); reading and writing the outbox table "
             f"on moto: {table_seconds:.2f} s (the two overlap)"
         )
-    print(
-        f"drained={drained} msg_per_s={rate:.0f} runs={runs} lost={lost} duplicated={duplicated}"
-    )
+    print(f"drained={drained} msg_per_s={rate:.0f} runs={runs} lost={lost} duplicated={duplicated}")
     return 0 if lost == 0 and duplicated == 0 and drained == len(ids) else 1
 
 

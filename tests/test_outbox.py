@@ -27,7 +27,7 @@ from meter_reading.adapters.broker import (
     declare_billing_topology,
     unrouted_name,
 )
-from meter_reading.adapters.tables import Claim, DynamoTable, Outbox
+from meter_reading.adapters.tables import OUTBOX_PENDING_INDEX, Claim, DynamoTable, Outbox
 from meter_reading.domain.records import OutboxStatus
 from meter_reading.local.table_definitions import outbox_table
 
@@ -42,7 +42,7 @@ def outbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[Outbox]:
 
 
 def create_outbox_table(name: str) -> DynamoTable:
-    """As template.yaml declares it: keyed by message_id, with the status index."""
+    """As template.yaml declares it: keyed by message_id, with the sparse pending index."""
     client = boto3.client("dynamodb")
     client.create_table(**outbox_table(name))
     return DynamoTable(client, name)
@@ -203,6 +203,42 @@ def test_a_mis_declared_exchange_makes_the_message_dead_not_an_endless_outage(
 
 
 # --------------------------------------------------------------------------- the drain
+
+
+def _in_pending_index(outbox: Outbox) -> set[str]:
+    client, name = outbox.table.client, outbox.table.name
+    items = client.scan(TableName=name, IndexName=OUTBOX_PENDING_INDEX)["Items"]
+    return {item["message_id"]["S"] for item in items}
+
+
+def test_only_rows_still_to_send_are_in_the_pending_index(outbox: Outbox) -> None:
+    # The drain scans the sparse index: SENT and DEAD rows (and the lock) must have left it,
+    # however many of them the table keeps.
+    ids = _seed(outbox, 4)
+    outbox.claim("MMLEASED", billing_message("MMLEASED"), "publish-step:x", lease_seconds=90)
+    assert outbox.acquire_drain_lock("drain:test", until=int(time.time()) + 60)
+    outbox.mark_sent_many([entry for entry in outbox.pending(10) if entry.message_id == ids[0]])
+    assert outbox.mark_sent(ids[1], owner="drain:test") is False
+    outbox.mark_dead(ids[2], "PublishNotConfirmed: nacked by the broker")
+
+    assert _in_pending_index(outbox) == {ids[3], "MMLEASED"}
+    # The leased row is the step's: counted, not handed to the drain.
+    [page] = list(outbox.pending_pages(10))
+    assert [entry.message_id for entry in page.entries] == [ids[3]] and page.held == 1
+    assert page.entries[0].body == billing_message(ids[3])
+    created = outbox.get(ids[3])
+    assert created is not None and page.entries[0].created_at == created.created_at
+    sent = outbox.get(ids[0])
+    assert sent is not None and sent.status is OutboxStatus.SENT and sent.body == ""
+    assert sent.created_at  # written whole, created_at kept
+
+    # Requeued by ops: back in the index, under the time it was first kept.
+    dead = outbox.get(ids[2])
+    assert outbox.requeue(ids[2]) is True and outbox.requeue(ids[2]) is False
+    assert _in_pending_index(outbox) == {ids[2], ids[3], "MMLEASED"}
+    requeued = [e for e in outbox.pending(10) if e.message_id == ids[2]]
+    assert dead is not None and [e.created_at for e in requeued] == [dead.created_at]
+    assert outbox.requeue("MMNOTHERE") is False
 
 
 def test_one_drain_run_sends_a_backlog_once_over_one_connection(

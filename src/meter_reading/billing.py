@@ -162,14 +162,13 @@ def _drain_pages(
         pages = outbox.pending_pages(page)
         while True:
             # Read after the previous page's SENT writes (same thread, in order): rows already
-            # marked leave the status index, so the query has fewer to go through.
-            entries = table.submit(next, pages, None).result()
-            if entries is None:
+            # marked have left the pending index, so the scan has fewer to go through.
+            found = table.submit(next, pages, None).result()
+            if found is None:
                 return
-            report.unsent.update((entry.message_id, entry.created_at) for entry in entries)
-            now = epoch_now()
-            ready = [entry for entry in entries if not entry.leased(now)]
-            report.left += len(entries) - len(ready)
+            ready = found.entries
+            report.unsent.update((entry.message_id, entry.created_at) for entry in ready)
+            report.left += found.held
             for start in range(0, len(ready), chunk):
                 batch = ready[start : start + chunk]
                 if time.monotonic() >= stop_at:

@@ -514,8 +514,10 @@ class ReadingNotFound(Exception):
 
 
 #: The one outbox item that is not a message: the lease of the drain run that is publishing.
-#: It has no status, so it never shows in the status index.
+#: It has no `pending` attribute, so it never shows in the pending index.
 OUTBOX_DRAIN_LOCK = "#outbox-drain-lock"
+#: The outbox's sparse index: only rows waiting for the broker carry its key, `pending`.
+OUTBOX_PENDING_INDEX = "pending-index"
 #: A lease counts as held this long past its expiry, in case clocks differ between Lambdas.
 LEASE_SKEW_SECONDS = 30
 
@@ -577,16 +579,33 @@ def _client_and_name(table: Any) -> tuple[Any, str]:
     return table.client, table.name
 
 
+def pending_key(created_at: str, message_id: str) -> str:
+    """The `pending` attribute of a row waiting for the broker: its created_at and its id.
+
+    Only PENDING rows carry it, so the pending index holds nothing else (the drain never
+    reads past what it has to send), and it is all the drain reads besides the body. Unique
+    per row, so the index's writes spread over its partitions.
+    """
+    return f"{created_at}#{message_id}"
+
+
 def _pending_entry(item: dict[str, Any]) -> OutboxEntry:
-    """A PENDING row as the status index returns it, attribute values as DynamoDB types them."""
-    expires = item.get("lease_expires")
+    """A row as the drain's Scan of the pending index returns it (DynamoDB's typed values)."""
+    created_at, _, message_id = item["pending"]["S"].partition("#")
     return OutboxEntry(
-        message_id=item["message_id"]["S"],
+        message_id=message_id,
         body=item.get("body", {}).get("S", ""),
         status=OutboxStatus.PENDING,
-        created_at=item.get("created_at", {}).get("S", ""),
-        lease_expires=int(expires["N"]) if expires is not None else None,
+        created_at=created_at,
     )
+
+
+@dataclass
+class PendingPage:
+    """One page of the pending index: the rows the drain may publish, and how many it may not."""
+
+    entries: list[OutboxEntry]
+    held: int = 0  # PENDING but leased to a publish step that may still be running
 
 
 def _batch_write(client: Any, table_name: str, requests: list[dict[str, Any]]) -> None:
@@ -612,6 +631,8 @@ class Outbox:
     PENDING rows wait for the broker; SENT rows record that the broker confirmed them (the
     body is dropped then: the reading keeps the data, and billing has its copy); DEAD rows
     were refused by the broker or hit a broker misconfiguration. Nothing is ever deleted.
+    Only PENDING rows carry `pending` (see `pending_key`): whatever makes a row SENT or DEAD
+    removes it, so the drain's index holds just the rows still to send.
 
     Who publishes a PENDING row: the publish step holding its lease, otherwise the one
     drain run holding the drain lock. So a retried step, or two overlapping drains, never
@@ -623,13 +644,15 @@ class Outbox:
     # -- the publish step ---------------------------------------------------------------
     def add(self, message_id: str, body: str, error: str) -> OutboxStatus:
         """Keep the message PENDING (unless it is already here); its status afterwards."""
+        created_at = utc_now()
         try:
             self.table.put_item(
                 Item={
                     "message_id": message_id,
                     "body": body,
                     "status": OutboxStatus.PENDING.value,
-                    "created_at": utc_now(),
+                    "created_at": created_at,
+                    "pending": pending_key(created_at, message_id),
                     "attempts": 0,
                     "last_error": error[:1000],
                 },
@@ -653,13 +676,17 @@ class Outbox:
         """
         now = epoch_now() if now is None else now
         until = int(now) + lease_seconds
+        created_at = utc_now()
         try:
             self.table.put_item(
                 Item={
                     "message_id": message_id,
                     "body": body,
                     "status": OutboxStatus.PENDING.value,
-                    "created_at": utc_now(),
+                    "created_at": created_at,
+                    # In the pending index from the start: should the step die holding the
+                    # lease, the drain sees the row once the lease has run out.
+                    "pending": pending_key(created_at, message_id),
                     "attempts": 0,
                     "lease_owner": owner,
                     "lease_expires": until,
@@ -715,7 +742,8 @@ class Outbox:
         old = self.table.update_item(
             Key={"message_id": message_id},
             UpdateExpression=(
-                "SET #status = :sent, published_at = :now REMOVE body, lease_owner, lease_expires"
+                "SET #status = :sent, published_at = :now "
+                "REMOVE body, pending, lease_owner, lease_expires"
             ),
             ExpressionAttributeNames={"#status": "status"},
             ExpressionAttributeValues={":sent": OutboxStatus.SENT.value, ":now": utc_now()},
@@ -731,7 +759,7 @@ class Outbox:
                 UpdateExpression=(
                     "SET #status = :dead, dead_at = :now, last_error = :error, "
                     "attempts = if_not_exists(attempts, :zero) + :one "
-                    "REMOVE lease_owner, lease_expires"
+                    "REMOVE pending, lease_owner, lease_expires"
                 ),
                 # A message the broker confirmed once stays SENT whatever happens after.
                 ConditionExpression="#status <> :sent",
@@ -761,14 +789,20 @@ class Outbox:
 
     def requeue(self, message_id: str) -> bool:
         """Ops, once the broker is fixed: a DEAD message goes back to PENDING."""
+        existing = self.get(message_id)
+        if existing is None or existing.status is not OutboxStatus.DEAD:
+            return False
         try:
             self.table.update_item(
                 Key={"message_id": message_id},
-                UpdateExpression="SET #status = :pending, requeued_at = :now",
+                # Back in the pending index under its first created_at: the age the
+                # PENDING-too-long alarm sees is how long billing has waited for it.
+                UpdateExpression="SET #status = :pending, pending = :key, requeued_at = :now",
                 ConditionExpression="#status = :dead AND attribute_exists(body)",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues={
                     ":pending": OutboxStatus.PENDING.value,
+                    ":key": pending_key(existing.created_at or utc_now(), message_id),
                     ":dead": OutboxStatus.DEAD.value,
                     ":now": utc_now(),
                 },
@@ -785,40 +819,53 @@ class Outbox:
 
     # -- the drain ------------------------------------------------------------------------
     def pending(self, limit: int) -> list[OutboxEntry]:
+        """Up to `limit` PENDING rows the drain may publish now (none leased to a step)."""
+        entries: list[OutboxEntry] = []
         for page in self.pending_pages(limit):
-            return page[:limit]
-        return []
+            entries.extend(page.entries)
+            if len(entries) >= limit:
+                break
+        return entries[:limit]
 
-    def pending_pages(self, page_size: int) -> Iterator[list[OutboxEntry]]:
-        """PENDING rows, a page at a time, from the status index (eventually consistent).
+    def pending_pages(self, page_size: int, now: float | None = None) -> Iterator[PendingPage]:
+        """PENDING rows, a page at a time: a Scan of the sparse pending index.
 
-        Straight through the low-level client: a backlog is thousands of rows, and each
-        value read costs (only what the drain needs is asked for).
+        The index holds only PENDING rows, so the Scan reads nothing else however many SENT
+        rows the table keeps (a Query of a status index would too, but on one hot key).
+        Eventually consistent, as any index: a row marked SENT in the last moments (a run
+        is 2 minutes after the last) could still show, and billing drops that copy by
+        message_id. Asked for: the body and `pending` (created_at and id) only, straight
+        through the low-level client; rows leased to a publish step are filtered out by
+        DynamoDB and only counted.
         """
         client, name = _client_and_name(self.table)
-        query: dict[str, Any] = {
+        cutoff = int(epoch_now() if now is None else now) - LEASE_SKEW_SECONDS
+        scan: dict[str, Any] = {
             "TableName": name,
-            "IndexName": "status-index",
-            "KeyConditionExpression": "#status = :pending",
-            "ProjectionExpression": "message_id, body, created_at, lease_expires",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":pending": {"S": OutboxStatus.PENDING.value}},
+            "IndexName": OUTBOX_PENDING_INDEX,
+            "ProjectionExpression": "pending, body",
+            # The same test as OutboxEntry.leased: held until LEASE_SKEW_SECONDS past expiry.
+            "FilterExpression": "attribute_not_exists(lease_expires) OR lease_expires <= :cutoff",
+            "ExpressionAttributeValues": {":cutoff": {"N": str(cutoff)}},
             "Limit": page_size,
         }
         while True:
-            response = client.query(**query)
-            entries = [_pending_entry(item) for item in response.get("Items", [])]
-            if entries:
-                yield entries
+            response = client.scan(**scan)
+            items = response.get("Items", [])
+            held = int(response.get("ScannedCount", len(items))) - len(items)
+            if items or held:
+                yield PendingPage([_pending_entry(item) for item in items], held)
             if "LastEvaluatedKey" not in response:
                 return
-            query["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+            scan["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
     def mark_sent_many(self, entries: Sequence[OutboxEntry]) -> None:
         """What the drain published: batched writes, safe because the drain lock is held.
 
         Only the drain-lock holder publishes unleased PENDING rows, and a step never takes
-        back a lease that has run out, so nobody else writes these rows meanwhile.
+        back a lease that has run out, so nobody else writes these rows meanwhile. Each row
+        is written whole, as a SENT row without `pending` (so it leaves the pending index):
+        a PutRequest in a BatchWriteItem, 25 a call, where an UpdateItem would be a call each.
         """
         client, name = _client_and_name(self.table)
         now = {"S": utc_now()}

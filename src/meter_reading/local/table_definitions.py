@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from meter_reading.adapters.tables import READINGS_BY_SENDER_INDEX
-
-OUTBOX_STATUS_INDEX = "status-index"
+from meter_reading.adapters.tables import OUTBOX_PENDING_INDEX, READINGS_BY_SENDER_INDEX
 
 
 def keyed_table(name: str, key: str) -> dict[str, Any]:
@@ -44,18 +42,18 @@ def readings_table(name: str) -> dict[str, Any]:
 
 
 def outbox_table(name: str) -> dict[str, Any]:
-    """Billing messages by id, and by status (what the drain reads)."""
+    """Billing messages by id, and the ones still to send (the sparse index the drain scans)."""
     return {
         "TableName": name,
         "KeySchema": [{"AttributeName": "message_id", "KeyType": "HASH"}],
         "AttributeDefinitions": [
             {"AttributeName": "message_id", "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
+            {"AttributeName": "pending", "AttributeType": "S"},
         ],
         "GlobalSecondaryIndexes": [
             {
-                "IndexName": OUTBOX_STATUS_INDEX,
-                "KeySchema": [{"AttributeName": "status", "KeyType": "HASH"}],
+                "IndexName": OUTBOX_PENDING_INDEX,
+                "KeySchema": [{"AttributeName": "pending", "KeyType": "HASH"}],
                 "Projection": {"ProjectionType": "ALL"},
             }
         ],
