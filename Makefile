@@ -12,13 +12,20 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# The generic text recognizer's model (PaddleOCR's PP-OCRv6, from rapidocr's wheel on PyPI,
+# hash-checked) is not kept in git; the reader and the layer's build need it.
+TEXT_MODEL := src/meter_reading/reader/models/PP-OCRv6_rec_small.onnx
+$(TEXT_MODEL): $(BIN)/.installed src/meter_reading/reader/text_recognizer.py
+	$(BIN)/python -m meter_reading.reader.text_recognizer --fetch
+	touch $@
+
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(BIN)/.installed node_modules/.installed
+install: $(BIN)/.installed $(TEXT_MODEL) node_modules/.installed
 
-demo: $(BIN)/.installed
+demo: $(BIN)/.installed $(TEXT_MODEL)
 	$(BIN)/meter-reading demo $(DEMO_ARGS)
 
 test: install

@@ -22,7 +22,8 @@ def _digits(reading: str) -> str:
 def _well_read_electricity_photo(
     photos: list[LabelledPhoto], detector: Any
 ) -> tuple[LabelledPhoto, str]:
-    """A real photo that `meter-reading read` reads right, with that reading.
+    """A real photo that `meter-reading read` reads right, with that reading (offered as
+    sure or not: the household is asked either way).
 
     This test is about the flow around the extraction; accuracy is the benchmark's job.
     """
@@ -33,7 +34,7 @@ def _well_read_electricity_photo(
             continue
         result = read_photo(photo.path, detector)
         right = _digits(result.reading or "") == photo.reading_digits.lstrip("0")
-        if result.status == "ok" and right:
+        if result.status != "unreadable" and right:
             return photo, result.reading or ""
     raise AssertionError("no electricity photo in ../shared is read right")
 

@@ -13,15 +13,18 @@ import pytest
 from PIL import Image
 
 from meter_reading.reader.display import (
+    AGREED,
     DECIMAL_CELLS,
     EXTENSIONS,
     FORMAT_ONLY,
+    TEXT_RECOGNIZER_WEIGHT,
     DisplayReader,
     Read,
     decimal_cell_digit,
     page_direction,
     point_after_digits,
     read_upside_down,
+    readers_agree,
     vote,
     with_tenths,
 )
@@ -407,3 +410,38 @@ def test_digits_the_text_detection_found_apart_in_one_crop_are_one_read() -> Non
     image = Image.new("RGB", (800, 400), (150, 190, 150))
     refined, _ = DisplayReader(recognizer, text_detection).refine(image, lines)
     assert refined[0].text == "003310.0"
+
+
+def test_the_text_recognizer_outvotes_a_page_of_crops_that_misreads_a_nine() -> None:
+    # The page of crops reads 9 as 4 in every band; the generic text recognizer reads each
+    # crop at full size and gets it, with the point; the seven-segment recognizer is lost.
+    text_detection = _banded_text_detection([], lambda band: "12048")
+    recognizer = ScriptedRecognizer(("20.8", 0.5))
+    text_recognizer = ScriptedRecognizer(("1209.8", 0.9))
+    lines = [_line("1209.8", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    reader = DisplayReader(recognizer, text_detection, text_recognizer)
+    refined, _ = reader.refine(image, lines)
+    assert refined[0].text == "1209.8"
+    assert len(text_recognizer.crops) == len(EXTENSIONS)  # the display crops, no cells
+    assert refined[0].confidence < 0.9  # two readers of three: not sure
+
+
+def test_a_value_all_three_readers_read_is_offered_as_sure() -> None:
+    text_detection = _banded_text_detection([], lambda band: "2050.9")
+    lines = [_line("2050.9", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    reader = DisplayReader(
+        ScriptedRecognizer(("2050.9", 0.6)), text_detection, ScriptedRecognizer(("2050.9", 0.7))
+    )
+    refined, _ = reader.refine(image, lines)
+    assert (refined[0].text, refined[0].confidence) == ("2050.9", AGREED)
+    reads = [
+        Read("2050.9", 0.9, False),
+        Read("2050.9", 0.6, True),
+        Read("2050.9", 0.7, True, TEXT_RECOGNIZER_WEIGHT),
+    ]
+    assert readers_agree("02050.9", reads)
+    assert not readers_agree("20509", reads)  # the point is part of the value
+    assert not readers_agree("2050.9", reads[:2])  # two readers are not three
+    assert not readers_agree("2050.9", [*reads, Read("2054.9", 0.9, True), Read("2064.9", 1, True)])

@@ -145,9 +145,9 @@ def text_detection_waits() -> TextDetectionWaits:
 @cache
 def display_reader() -> DisplayReader:
     from meter_reading.reader.display import DisplayReader
-    from meter_reading.reader.meter import recognizer
+    from meter_reading.reader.meter import recognizer, text_recognizer
 
-    return DisplayReader(recognizer(), text_detection().detect)
+    return DisplayReader(recognizer(), text_detection().detect, text_recognizer())
 
 
 @cache

@@ -12,7 +12,7 @@ from pathlib import Path
 from meter_reading.domain.extraction import ReadingResult
 from meter_reading.local.ocr_engine import OfflineTextDetector, load_image_bytes
 from meter_reading.reader.display import DisplayReader
-from meter_reading.reader.meter import read_meter, recognizer
+from meter_reading.reader.meter import read_meter, recognizer, text_recognizer
 
 _default_detector: OfflineTextDetector | None = None
 _default_lock = threading.Lock()
@@ -34,5 +34,5 @@ def read_photo(
 ) -> ReadingResult:
     engine = detector if detector is not None else default_detector()
     photo = load_image_bytes(image)
-    reader = display_reader or DisplayReader(recognizer(), engine.detect)
+    reader = display_reader or DisplayReader(recognizer(), engine.detect, text_recognizer())
     return read_meter(photo, engine.detect(photo), reader)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from PIL import Image
@@ -74,6 +75,13 @@ FORMAT_ONLY = 0.8
 #: drops thin leading 1s); the recognizer settles what the detection leaves open (the
 #: point's place, 9 or 4).
 RECOGNIZER_WEIGHT = 0.2
+#: The generic text recognizer's vote (PP-OCRv6, ``reader/text_recognizer.py``): as much as
+#: the text detection's; like the seven-segment recognizer's, its reads place the point.
+TEXT_RECOGNIZER_WEIGHT = 1.0
+
+#: Confidence of a value that each reader, on its own, read the most: sure enough to offer
+#: as read (``ok``; on the development photos all such values were right).
+AGREED = 0.95
 
 _CONFUSIONS = str.maketrans(SEVEN_SEGMENT_CONFUSIONS)
 _DECIMAL_END = re.compile(r"\.\d{1,2}$")
@@ -83,13 +91,22 @@ _CUBIC_METRES = re.compile(r"(?i)(\bm(3|³)\b|\dm(3|³)?$)")
 
 @dataclass(frozen=True)
 class Read:
+    """One reader's read of the display: the text detection's (of the photo or the page of
+    crops), or a recognizer's of one crop (``by_recognizer``: it sees the point, and never
+    completes another read with a digit of its own)."""
+
     text: str
     score: float
     by_recognizer: bool
+    #: The read's vote relative to the text detection's; by default the seven-segment
+    #: recognizer's ``RECOGNIZER_WEIGHT``.
+    trust: float | None = None
 
     @property
     def weight(self) -> float:
-        """The read's vote: its score, the recognizer's at ``RECOGNIZER_WEIGHT``."""
+        """The read's vote: its score times its trust."""
+        if self.trust is not None:
+            return self.score * self.trust
         return self.score * (RECOGNIZER_WEIGHT if self.by_recognizer else 1.0)
 
 
@@ -210,6 +227,40 @@ def vote(reads: Sequence[Read]) -> tuple[str, float] | None:
     if best not in complete:
         confidence *= 0.75  # a decimal point was seen but its digit never read
     return reading, confidence
+
+
+def _reader_of(read: Read) -> str:
+    if not read.by_recognizer:
+        return "text detection"
+    return "seven-segment recognizer" if read.trust is None else "text recognizer"
+
+
+def readers_agree(reading: str, reads: Sequence[Read]) -> bool:
+    """Whether each reader (the text detection, the seven-segment recognizer, the generic text
+    recognizer) read exactly this value, point included, in most of its reads.
+
+    Three different models making the same mistake is what it takes for this to be wrong;
+    one or two of them agreeing is not enough (glare hiding a 9's top bar fools the two
+    generic readers alike: 1804.5 for 1809.5).
+    """
+    target = _number(reading)
+    by_reader: dict[str, list[bool]] = {}
+    for read in reads:
+        n = normalise(read.text)
+        same = n is not None and not n[1] and _number(n[0]) == target
+        by_reader.setdefault(_reader_of(read), []).append(same)
+    return (
+        target is not None
+        and len(by_reader) == 3
+        and all(sum(same) > len(same) / 2 for same in by_reader.values())
+    )
+
+
+def _number(reading: str) -> Decimal | None:
+    try:
+        return Decimal(reading)
+    except InvalidOperation:
+        return None
 
 
 def _bounds(quad: Quad) -> tuple[float, float, float, float]:
@@ -393,15 +444,21 @@ def decimal_cell_digit(
 class DisplayReader:
     """Reads the display of a meter photo with the seven-segment recognizer."""
 
-    def __init__(self, recognizer: Recognizer, text_detector: TextDetector | None = None) -> None:
+    def __init__(
+        self,
+        recognizer: Recognizer,
+        text_detector: TextDetector | None = None,
+        text_recognizer: Recognizer | None = None,
+    ) -> None:
         self._recognizer = recognizer
         self._text_detector = text_detector
+        self._text_recognizer = text_recognizer
 
-    def _generic_reads(self, crops: list[RGBArray]) -> list[list[Read]]:
+    def _detection_reads(self, crops: list[RGBArray]) -> list[list[Read]]:
         """The text detection's reads of each crop, all crops sent as one page.
 
-        The generic reader is strong on digits, the seven-segment one on the point and
-        thin 1s; both reading the same widened crops settle cut-off digits by vote.
+        The text detection is strong on digits, the seven-segment recognizer on the point;
+        all readers reading the same widened crops settle cut-off digits by vote.
         """
         reads: list[list[Read]] = [[] for _ in crops]
         if self._text_detector is None:
@@ -465,9 +522,17 @@ class DisplayReader:
             # The display with its decimal cell scaled up to the other digits' size.
             celled = [beside(body, crop(image, beyond_end(line.quad, *c))) for c in DECIMAL_CELLS]
             recognised = self._recognizer.read(crops + celled)
-            generic = self._generic_reads(crops + celled)
+            generic = self._detection_reads(crops + celled)
             reads += [Read(t, s, True) for t, s in recognised[: len(crops)] if t]
             reads += [r for band in generic[: len(crops)] for r in band]
+            if self._text_recognizer is not None:
+                # Not on the celled crops: there it read tenths digits into displays that
+                # have none (on the development photos).
+                reads += [
+                    Read(t, s, True, TEXT_RECOGNIZER_WEIGHT)
+                    for t, s in self._text_recognizer.read(crops)
+                    if t
+                ]
             voted = vote(reads)
             if voted is None:
                 continue
@@ -484,6 +549,8 @@ class DisplayReader:
                 line.text, line.confidence = voted[0], voted[1] * FORMAT_ONLY
             else:
                 line.text, line.confidence = with_tenths(*voted)
+            if readers_agree(line.text, reads):
+                line.confidence = max(line.confidence, AGREED)
             widest = extend(line.quad, 0.5, 1.5, 0.1)
             # Pieces of the same display found separately (a cut-off "13", the small
             # decimal digit) are part of the voted read now: drop them.

@@ -7,6 +7,7 @@ This is the extract step of the state machine, in AWS (Textract's lines) as loca
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from meter_reading.reader.lines import TextLine, lines_from_textract
 
 if TYPE_CHECKING:
     from meter_reading.reader.recognizer import DisplayRecognizer
+    from meter_reading.reader.text_recognizer import TextRecognizer
 
 
 def upright_blocks(
@@ -56,3 +58,22 @@ def recognizer() -> DisplayRecognizer:
     from meter_reading.reader.recognizer import DisplayRecognizer
 
     return DisplayRecognizer()
+
+
+@functools.cache
+def text_recognizer() -> TextRecognizer | None:
+    """The generic text recognizer, one per process; None (and a warning) without its model.
+
+    ``make install`` fetches the model and the layer's build refuses to go without it, so
+    only a checkout that skipped both reads without this second opinion.
+    """
+    from meter_reading.reader.text_recognizer import MODEL, TextRecognizer
+
+    if not MODEL.is_file():
+        logging.getLogger(__name__).warning(
+            "no %s: reading displays without the generic text recognizer "
+            "(python -m meter_reading.reader.text_recognizer --fetch)",
+            MODEL.name,
+        )
+        return None
+    return TextRecognizer()
