@@ -25,7 +25,7 @@ from meter_reading.adapters.broker import (
     PublishNotConfirmed,
     PublishSession,
 )
-from meter_reading.adapters.tables import Claim, Outbox, OutboxEntry, PendingPage, epoch_now
+from meter_reading.adapters.tables import Claim, Outbox, OutboxEntry, epoch_now
 from meter_reading.domain.records import OutboxStatus
 
 T = TypeVar("T")
@@ -129,10 +129,9 @@ def drain(
     """Publish PENDING rows over one connection until none is left or the budget is spent.
 
     The table work runs beside the broker's: one worker thread writes down what the broker
-    confirmed while this thread publishes the next chunk, and reads the next page while it
-    publishes a page's last chunk. Rows are still marked SENT only once the broker confirmed
-    them, and the run returns only once every such write is done (or raises the first write
-    that failed).
+    confirmed while this thread publishes the next chunk, then reads the next page. Rows
+    are still marked SENT only once the broker confirmed them, and the run returns only
+    once every such write is done (or raises the first write that failed).
     """
     owner = owner or f"drain:{uuid.uuid4()}"
     report = DrainReport()
@@ -161,10 +160,10 @@ def _drain_pages(
     with ExitStack() as stack:
         session: PublishSession | None = None
         pages = outbox.pending_pages(page)
-        upcoming: Future[PendingPage | None] | None = None
         while True:
-            found = (upcoming or table.submit(next, pages, None)).result()
-            upcoming = None
+            # Read after the previous page's SENT writes (same thread, in order): rows already
+            # marked have left the pending index, so the scan has fewer to go through.
+            found = table.submit(next, pages, None).result()
             if found is None:
                 return
             ready = found.entries
@@ -176,12 +175,6 @@ def _drain_pages(
                     report.out_of_time = True
                     report.left += len(ready) - start
                     return
-                if start + chunk >= len(ready):
-                    # The worker reads the next page while this thread publishes the last chunk
-                    # of this one (the same thread keeps reads and writes in order; the rows
-                    # already marked have left the pending index), instead of each waiting
-                    # for the other at every page.
-                    upcoming = table.submit(next, pages, None)
                 if session is None:
                     started = time.monotonic()
                     try:
