@@ -237,7 +237,6 @@ class WebhookServer:
             ]
         return None
 
-
     def photo(self, reading_id: str) -> tuple[bytes, str] | None:
         """The reading's photo and its type, from the photo bucket."""
         item = self.pipeline.reading(reading_id)
@@ -267,6 +266,7 @@ class WebhookServer:
             self.echo(f"execution {parts[2]} redriven as {redriven['name']}")
             return 201, redriven
         return None
+
 
 def _handler_for(server: WebhookServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
