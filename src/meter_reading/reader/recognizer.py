@@ -109,18 +109,22 @@ def decode(probs: FloatArray) -> tuple[str, float]:
     return text, max(0.0, min(1.0, score))
 
 
+def cpu_session(model_path: Path) -> ort.InferenceSession:
+    """An ONNX model on the CPU with one thread: a Lambda's share of a core, and the reader
+    runs its models one after the other."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(
+        str(model_path), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+
+
 class DisplayRecognizer:
     """Reads display-line crops with the packaged ONNX model (one intra-op thread)."""
 
     def __init__(self, model_path: Path | None = None) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(
-            str(model_path or DEFAULT_MODEL),
-            sess_options=options,
-            providers=["CPUExecutionProvider"],
-        )
+        self._session = cpu_session(model_path or DEFAULT_MODEL)
         self._input = self._session.get_inputs()[0].name
 
     def probabilities(self, crops: Sequence[npt.NDArray[np.uint8]]) -> FloatArray:

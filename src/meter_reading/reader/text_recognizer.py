@@ -47,14 +47,9 @@ class TextRecognizer:
     """Reads upright text-line crops: (text, mean peak probability) per crop."""
 
     def __init__(self, model_path: Path | None = None) -> None:
-        import onnxruntime as ort
+        from meter_reading.reader.recognizer import cpu_session
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(
-            str(model_path or MODEL), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(model_path or MODEL)
         self._input = self._session.get_inputs()[0].name
         # The model carries its character list; class 0 is CTC's blank, the last a space.
         characters = self._session.get_modelmeta().custom_metadata_map["character"]
