@@ -4,9 +4,9 @@ The text detection (Textract in AWS, the local stand-in elsewhere) finds the lin
 and gives a first read of each. The display is the tallest line of digits. It is
 cut out of the photo several times, widened along its tilt (detectors often cut off
 a leading digit or the small decimal digit), and each crop is read by the
-seven-segment recognizer, which sees the decimal point. The recognizer's reads and
-the detector's read vote on the digits; the decimal point comes from the reads that
-see it.
+seven-segment recognizer, which sees the decimal point, by the generic text recognizer
+(PP-OCRv6), and by the text detection on one page of all the crops. The reads vote on
+the digits; the decimal point comes from the recognizers' reads, which see it.
 """
 
 from __future__ import annotations
@@ -98,8 +98,9 @@ class Read:
     text: str
     score: float
     by_recognizer: bool
-    #: The read's vote relative to the text detection's; by default the seven-segment
-    #: recognizer's ``RECOGNIZER_WEIGHT``.
+    #: The read's vote relative to the text detection's. None: its reader's default, 1 for
+    #: the text detection, ``RECOGNIZER_WEIGHT`` for the seven-segment recognizer; the
+    #: generic text recognizer's reads carry ``TEXT_RECOGNIZER_WEIGHT``.
     trust: float | None = None
 
     @property
@@ -230,6 +231,7 @@ def vote(reads: Sequence[Read]) -> tuple[str, float] | None:
 
 
 def _reader_of(read: Read) -> str:
+    """Which of the three readers made the read (see ``Read.trust``)."""
     if not read.by_recognizer:
         return "text detection"
     return "seven-segment recognizer" if read.trust is None else "text recognizer"
@@ -442,7 +444,8 @@ def decimal_cell_digit(
 
 
 class DisplayReader:
-    """Reads the display of a meter photo with the seven-segment recognizer."""
+    """Reads the display of a meter photo: the seven-segment recognizer, the text detection
+    (of a page of crops), and the generic text recognizer where it is given."""
 
     def __init__(
         self,
