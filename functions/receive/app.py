@@ -36,13 +36,12 @@ from meter_reading.domain.dialogue import (
 from meter_reading.domain.privacy import mask_phone
 from meter_reading.domain.records import ReadingStatus
 from meter_reading.observability import Metric, Service
+from meter_reading.step_failures import TASK_TOKEN_GONE
 
 logger = Logger(service="meter-reading-receive")
 tracer = observability.tracer("meter-reading-receive")
 metrics = observability.metrics(Service.WEBHOOK)
 
-# The token is gone: answered already, timed out, or the execution ended.
-_STALE_TOKEN_ERRORS = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
 # A retry that arrives while the first delivery is still acting waits this long for its answer.
 _EARLIER_DELIVERY_WAIT_SECONDS = 6.0
 _STORED_FIELDS = ("Body", "NumMedia", "MediaUrl0", "MediaContentType0")
@@ -189,7 +188,7 @@ def _supersede(old: PendingConfirmation, newer_reading_id: str) -> None:
             extra={"reading_id": old.reading_id, "superseded_by": newer_reading_id},
         )
     except ClientError as error:
-        if error.response["Error"]["Code"] not in _STALE_TOKEN_ERRORS:
+        if error.response["Error"]["Code"] not in TASK_TOKEN_GONE:
             raise
     wiring.confirmations().clear(old.sender, old.reading_id)
 
@@ -223,7 +222,7 @@ def _pass_on_answer(sender: str, answer: ReplyMessage) -> tuple[str | None, str]
             taskToken=pending.task_token, output=json.dumps(binding.output)
         )
     except ClientError as error:
-        if error.response["Error"]["Code"] not in _STALE_TOKEN_ERRORS:
+        if error.response["Error"]["Code"] not in TASK_TOKEN_GONE:
             raise
         confirmations.clear(sender, pending.reading_id)
         logger.info("answer for a question that has expired", extra={"from": mask_phone(sender)})

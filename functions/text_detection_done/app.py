@@ -23,13 +23,10 @@ from meter_reading.domain.text_detection import (
     TextDetectionNotice,
     parse_notice,
 )
+from meter_reading.step_failures import TASK_TOKEN_GONE
 
 logger = Logger(service="meter-reading-text-detection-done")
 tracer = observability.tracer("meter-reading-text-detection-done")
-
-# The wait this token belonged to is over (timed out, failed, or an earlier attempt's):
-# nothing is left to resume, and retrying would not change that.
-_WAIT_OVER = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
 
 
 @tracer.capture_lambda_handler(capture_response=False)
@@ -66,7 +63,7 @@ def _resume(notice: TextDetectionNotice) -> int:
             )
     except ClientError as error:
         code = str(error.response.get("Error", {}).get("Code", ""))
-        if code not in _WAIT_OVER:
+        if code not in TASK_TOKEN_GONE:
             raise  # Lambda retries the notification (asynchronous invocation)
         logger.warning("the wait was already over", extra={**log, "error": code})
         return 0

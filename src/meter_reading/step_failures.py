@@ -26,6 +26,11 @@ from botocore.exceptions import ClientError
 
 from meter_reading.domain.privacy import scrub
 
+#: What SendTaskSuccess / SendTaskFailure answer for a token whose wait is over (answered
+#: already, timed out, or its execution ended): nothing is left to resume, and retrying
+#: would not change that.
+TASK_TOKEN_GONE = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 _named: dict[str, type[Exception]] = {}
