@@ -112,13 +112,14 @@ class Read:
         return self.score * (RECOGNIZER_WEIGHT if self.by_recognizer else 1.0)
 
 
-def digitish(text: str) -> bool:
-    """A line that may be the display: mostly real digits, not a date/time/fraction."""
+def digitish(text: str, min_digits: int = 3) -> bool:
+    """A line that may be the display (or, with ``min_digits=1``, a piece of it): mostly
+    real digits, not a date/time/fraction."""
     if "/" in text or ":" in text:
         return False
     digits = sum(c.isdigit() for c in text)
     alnum = sum(c.isalnum() for c in text)
-    return digits >= 3 and digits >= 0.6 * alnum
+    return digits >= min_digits and digits >= 0.6 * alnum
 
 
 def normalise(text: str) -> tuple[str, bool] | None:
@@ -323,11 +324,6 @@ def page_direction(lines: Sequence[TextLine]) -> float | None:
     return max(votes, key=lambda b: votes[b]) * 90.0
 
 
-def _digit_piece(text: str) -> bool:
-    digits = sum(c.isdigit() for c in text)
-    return digits >= 1 and digits >= 0.6 * sum(c.isalnum() for c in text) and "/" not in text
-
-
 def joined_pieces(line: TextLine, lines: Sequence[TextLine]) -> TextLine:
     """The display's line grown over pieces of the same register found as separate lines.
 
@@ -341,7 +337,7 @@ def joined_pieces(line: TextLine, lines: Sequence[TextLine]) -> TextLine:
     width = quad_width(line.quad) / max(height, 1e-6)
     left, right, texts = 0.0, width, [(0.0, line.text)]
     for other in lines:
-        if other is line or not _digit_piece(other.text):
+        if other is line or not digitish(other.text, min_digits=1):
             continue
         if not PIECE_HEIGHT <= quad_height(other.quad) / max(height, 1e-6) <= 1 / PIECE_HEIGHT:
             continue
@@ -481,7 +477,7 @@ class DisplayReader:
             centre = sum(y for _, y in line.quad) / 4
             for k, (top, bottom) in enumerate(bands):
                 if top <= centre <= bottom:
-                    if _digit_piece(line.text):
+                    if digitish(line.text, min_digits=1):
                         pieces[k].append(line)
                     else:
                         reads[k].append(Read(line.text, line.confidence, False))

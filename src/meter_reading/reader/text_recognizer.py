@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
 
 MODELS = Path(__file__).parent / "models"
 MODEL = MODELS / "PP-OCRv6_rec_small.onnx"
@@ -60,8 +61,6 @@ class TextRecognizer:
         return [self._read_one(crop) for crop in crops]
 
     def _read_one(self, crop: npt.NDArray[np.uint8]) -> tuple[str, float]:
-        from PIL import Image
-
         image = Image.fromarray(np.ascontiguousarray(crop[:, :, :3])).convert("RGB")
         width = max(8, min(MAX_WIDTH, round(HEIGHT * image.width / max(image.height, 1))))
         pixels = np.asarray(
