@@ -11,10 +11,9 @@ import gc
 import json
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 from twilio.twiml.messaging_response import MessagingResponse
 
@@ -22,7 +21,7 @@ from meter_reading import observability, wiring
 from meter_reading.adapters.tables import InboundMessage, PendingConfirmation
 from meter_reading.adapters.webhook_event import BadRequest, parse_event
 from meter_reading.adapters.webhook_security import is_from_twilio
-from meter_reading.domain import conversation, messages
+from meter_reading.domain import messages
 from meter_reading.domain.dialogue import (
     CommandMessage,
     IncomingMessage,
@@ -37,6 +36,11 @@ from meter_reading.domain.privacy import mask_phone
 from meter_reading.domain.records import ReadingStatus
 from meter_reading.observability import Metric, Service
 from meter_reading.step_failures import TASK_TOKEN_GONE
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from meter_reading.domain.conversation import Household
 
 logger = Logger(service="meter-reading-receive")
 tracer = observability.tracer("meter-reading-receive")
@@ -178,6 +182,8 @@ def _start_reading(message_sid: str, sender: str, photo: PhotoMessage) -> tuple[
 
 def _supersede(old: PendingConfirmation, newer_reading_id: str) -> None:
     """End the execution waiting on the older photo's question: only the newest is asked."""
+    from meter_reading.domain import conversation  # see _pass_on_answer
+
     try:
         wiring.step_functions().send_task_success(
             taskToken=old.task_token,
@@ -193,7 +199,7 @@ def _supersede(old: PendingConfirmation, newer_reading_id: str) -> None:
     wiring.confirmations().clear(old.sender, old.reading_id)
 
 
-def _newest_photo_being_read(household: conversation.Household) -> bool:
+def _newest_photo_being_read(household: Household) -> bool:
     """Is the execution for the household's newest photo still running?"""
     if not household.newest_photo_unanswerable() or household.latest_photo_id is None:
         return False
@@ -209,6 +215,10 @@ def _newest_photo_being_read(household: conversation.Household) -> bool:
 
 
 def _pass_on_answer(sender: str, answer: ReplyMessage) -> tuple[str | None, str]:
+    # Imported where an answer, a command or a superseding photo needs it, not at start: a
+    # photo, the usual first message of a cold start, does without its dataclasses (~5 ms).
+    from meter_reading.domain import conversation
+
     confirmations = wiring.confirmations()
     household, pending = confirmations.household(sender)
     binding = conversation.bind_answer(
@@ -237,6 +247,8 @@ def _pass_on_answer(sender: str, answer: ReplyMessage) -> tuple[str | None, str]
 
 
 def _command(sender: str, command: CommandMessage) -> str:
+    from meter_reading.domain import conversation  # see _pass_on_answer
+
     household, _pending = wiring.confirmations().household(sender)
     confirmed = [
         conversation.ConfirmedEntry(

@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from meter_reading.domain.conversation import Household, Question
 from meter_reading.domain.records import OutboxStatus, ReadingSource, ReadingStatus
+
+if TYPE_CHECKING:
+    from meter_reading.domain.conversation import Household
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -371,6 +373,10 @@ class ConfirmationRepository:
 
     def household(self, sender: str) -> tuple[Household, PendingConfirmation | None]:
         """The conversation as the domain sees it, and the open question's task token."""
+        # Here, not at the top: the webhook's photos never need it, and its dataclasses are a
+        # few ms of a cold start.
+        from meter_reading.domain.conversation import Household, Question
+
         item = self.table.get_item(Key={"sender": sender}, ConsistentRead=True).get("Item")
         if item is None:
             return Household(latest_photo_id=None, question=None), None
