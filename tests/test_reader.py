@@ -423,8 +423,49 @@ def test_the_text_recognizer_outvotes_a_page_of_crops_that_misreads_a_nine() -> 
     reader = DisplayReader(recognizer, text_detection, text_recognizer)
     refined, _ = reader.refine(image, lines)
     assert refined[0].text == "1209.8"
-    assert len(text_recognizer.crops) == len(EXTENSIONS)  # the display crops, no cells
+    # The display crops and the one for a leading 1 (no decimal cells).
+    assert len(text_recognizer.crops) == len(EXTENSIONS) + 1
     assert refined[0].confidence < 0.9  # the two generic readers only: not sure
+
+
+def test_a_tenths_cell_the_text_recognizer_read_as_a_plain_digit_gives_the_tenths() -> None:
+    # Nobody saw the point; the register's format alone would make 00293.6 of the six
+    # digits. Most of the text recognizer's reads went on with the small cell's 2.
+    text_detection = _banded_text_detection([], lambda band: "002936")
+    recognizer = ScriptedRecognizer(("0023.6", 0.5))
+    text_recognizer = ScriptedRecognizer(
+        ("0029362", 0.98), ("002936", 0.9), ("0029362K", 0.9), ("00293621", 0.9)
+    )
+    lines = [_line("002936", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    refined, _ = DisplayReader(recognizer, text_detection, text_recognizer).refine(image, lines)
+    assert refined[0].text == "002936.2"
+    assert refined[0].confidence < 0.9  # a format's guess, read: still asked
+
+    # One read of a kWh mark as a digit is no tenths cell: the format decides.
+    text_recognizer = ScriptedRecognizer(("0029362", 0.98), ("002936", 0.9), ("002936", 0.9))
+    lines = [_line("002936", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
+    refined, _ = DisplayReader(recognizer, text_detection, text_recognizer).refine(image, lines)
+    assert refined[0].text == "00293.6"
+
+
+def test_a_thin_leading_one_left_of_the_detected_box_is_read_from_a_wider_crop() -> None:
+    # 1192.7: the detector's box starts at the second 1, so every crop reads 192.7; the
+    # text recognizer's read of a crop reaching further left shows the first 1.
+    text_detection = _banded_text_detection([], lambda band: "192.7")
+    recognizer = ScriptedRecognizer(("192.7", 0.6))
+    text_recognizer = ScriptedRecognizer(*[("192.7W", 0.9)] * len(EXTENSIONS), ("1192.7wWh", 0.8))
+    lines = [_line("192.7", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    refined, _ = DisplayReader(recognizer, text_detection, text_recognizer).refine(image, lines)
+    assert refined[0].text == "1192.7"
+    assert len(text_recognizer.crops) == len(EXTENSIONS) + 1
+
+    # A register padded with zeros has nothing before them: a frame edge read as a 1.
+    text_recognizer = ScriptedRecognizer(*[("00192.7", 0.9)] * len(EXTENSIONS), ("100192.7", 0.8))
+    lines = [_line("00192.7", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
+    refined, _ = DisplayReader(recognizer, text_detection, text_recognizer).refine(image, lines)
+    assert refined[0].text == "00192.7"
 
 
 def test_a_value_the_seven_segment_and_a_generic_reader_read_is_offered_as_sure() -> None:

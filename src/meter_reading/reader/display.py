@@ -62,6 +62,11 @@ DECIMAL_CELLS: tuple[tuple[float, float, float, float], ...] = (
     (-0.05, 0.8, 0.3, 0.1),
     (-0.05, 1.1, 0.2, 0.15),
 )
+#: A crop reaching further left (box heights to the left, to the right), read by the text
+#: recognizer alone, for a thin leading 1 beyond the box (``leading_one``): a seven-segment
+#: 1 lights only its cell's right side, so a detector's box may start a cell too late.
+#: Not a voting crop: as one (tried), its labels and frame edges moved other votes.
+LEADING_ONE_CROP = (1.2, 0.6)
 #: Pieces of the display's register found as separate lines (``joined_pieces``): at least
 #: this share of its height, and at most this many of its heights away along the line.
 PIECE_HEIGHT = 0.7
@@ -447,6 +452,42 @@ def decimal_cell_digit(
     return digit if extra[digit] > same and confirmed else None
 
 
+def leading_one(reading: str, far_read: str) -> bool:
+    """Whether a read of the display widened to the left shows a 1 before ``reading``.
+
+    Registers padded with zeros have nothing before them; otherwise a thin leading 1 (two
+    segments at its cell's right side) is the digit a detector's box leaves out
+    (``1192.7`` read ``192.7``).
+    """
+    if reading.startswith("0"):
+        return False
+    digits = re.sub(r"[^\d.,].*$", "", far_read.strip())  # without the kWh mark glued on
+    n = normalise(digits)
+    return n is not None and not n[1] and n[0] == "1" + reading
+
+
+def tenths_read_as_digit(reading: str, reads: Sequence[Read]) -> str | None:
+    """The tenths digit that the generic text recognizer read as one more plain digit.
+
+    Where no reader placed a point, the text recognizer may still have read the register's
+    small tenths cell: as a last digit after the others, without a point (``0029362`` for
+    002936.2). Most of its reads must show the same digit, so that one read of a kWh mark
+    or a frame edge is not taken for it.
+    """
+    base = value_key(reading)
+    theirs = [read for read in reads if _reader_of(read) == "text recognizer"]
+    extra: dict[str, int] = {}
+    for read in theirs:
+        n = normalise(read.text)
+        key = value_key(n[0]) if n is not None else ""
+        if len(key) == len(base) + 1 and key.startswith(base):
+            extra[key[-1]] = extra.get(key[-1], 0) + 1
+    if not extra:
+        return None
+    digit = max(extra, key=lambda d: extra[d])
+    return digit if extra[digit] > len(theirs) / 2 else None
+
+
 class DisplayReader:
     """Reads the display of a meter photo: the seven-segment recognizer, the text detection
     (of a page of crops), and the generic text recognizer where it is given."""
@@ -543,6 +584,11 @@ class DisplayReader:
             voted = vote(reads)
             if voted is None:
                 continue
+            if self._text_recognizer is not None and not voted[0].startswith("0"):
+                wider = crop(image, extend(line.quad, *LEADING_ONE_CROP, 0.1))
+                far = self._text_recognizer.read([wider])
+                if far and leading_one(voted[0], far[0][0]):
+                    voted = "1" + voted[0], voted[1]
             cell_reads = [Read(t, s, True) for t, s in recognised[len(crops) :] if t]
             cell_reads += [r for band in generic[len(crops) :] for r in band]
             point_seen = point_after_digits(voted[0], line.text, reads + cell_reads)
@@ -554,6 +600,14 @@ class DisplayReader:
                 # The tenths digit is there, unread: the register's format would bill the
                 # last whole kWh digit as tenths. The whole kWh, at a confidence that asks.
                 line.text, line.confidence = voted[0], voted[1] * FORMAT_ONLY
+            elif (
+                "." not in voted[0]
+                and sum(c.isdigit() for c in voted[0]) >= TENTHS_FROM_DIGITS
+                and (digit := tenths_read_as_digit(voted[0], reads)) is not None
+            ):
+                # Where the register's format would take the last digit read for the
+                # tenths, the tenths cell itself was read: that digit is a whole kWh.
+                line.text, line.confidence = voted[0] + "." + digit, voted[1] * FORMAT_ONLY
             else:
                 line.text, line.confidence = with_tenths(*voted)
             if readers_agree(line.text, reads):
