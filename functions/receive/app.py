@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -87,7 +90,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except BadRequest as refused:
         return _refuse(str(refused))
     form, url = request.form, request.url
-    if not is_from_twilio(wiring.twilio_auth_token(), url, form, request.signature):
+    if not is_from_twilio(_auth_token(), url, form, request.signature):
         logger.warning("rejected request without a valid Twilio signature", extra={"url": url})
         observability.count(metrics, Metric.SIGNATURE_REJECTED)
         return _plain(403, "Forbidden")
@@ -118,6 +121,33 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         extra={"message_sid": message_sid, "from": mask_phone(sender), "outcome": outcome},
     )
     return _twiml(reply)
+
+
+def _auth_token() -> str:
+    """Twilio's auth token; through the Parameters and Secrets extension, the DynamoDB client
+    is built while the token is on its way (a cold start's first request: its model load and
+    the extension's fetch from SSM no longer wait for each other)."""
+    if wiring.current_settings().parameters_extension_port is None:
+        # Through an SSM client of boto3's default session, which must not build two clients
+        # at once: one after the other.
+        return wiring.twilio_auth_token()
+    token = _in_background(wiring.twilio_auth_token)  # standard library only (HTTP to localhost)
+    wiring.inbound()
+    return token.result()
+
+
+def _in_background(work: Callable[[], str]) -> Future[str]:
+    """`work()` on a thread of its own; its result, or its exception, from `result()`."""
+    future: Future[str] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work())
+        except BaseException as error:  # handed on to whoever waits for the result
+            future.set_exception(error)
+
+    threading.Thread(target=run, daemon=True).start()
+    return future
 
 
 def _earlier_reply(earlier: InboundMessage) -> str | None:
