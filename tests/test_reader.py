@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from meter_reading.domain.extraction import extract_reading
 from meter_reading.reader.display import (
     AGREED,
     DECIMAL_CELLS,
@@ -466,6 +467,29 @@ def test_a_thin_leading_one_left_of_the_detected_box_is_read_from_a_wider_crop()
     lines = [_line("00192.7", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
     refined, _ = DisplayReader(recognizer, text_detection, text_recognizer).refine(image, lines)
     assert refined[0].text == "00192.7"
+
+
+def test_drums_whose_unit_only_the_text_recognizer_read_are_whole_cubic_metres() -> None:
+    # A water meter whose page lines lost the m³ beside the drums (and read a drum's edge
+    # as a point); most of the text recognizer's reads end with its m.
+    text_detection = _banded_text_detection([], lambda band: "0.532")
+    recognizer = ScriptedRecognizer(("068.9", 0.5))
+    text_recognizer = ScriptedRecognizer(("0.532m", 0.9), ("00.532m", 0.9), ("0532", 0.8))
+    lines = [_line("Q.532", UPRIGHT_DIGITS), _line("MTK", UPRIGHT_WORD)]
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    reader = DisplayReader(recognizer, text_detection, text_recognizer)
+    refined, direction = reader.refine(image, lines)
+    result = extract_reading(upright_blocks(refined, direction, 800, 400))
+    assert (result.reading, result.unit, result.meter_type) == ("00532", "m³", "water")
+
+    # An LCD whose kWh mark one read took for an m stays in kWh, with its tenths.
+    text_recognizer = ScriptedRecognizer(("2050.9m", 0.9), ("2050.9", 0.9), ("2050.9W", 0.9))
+    lines = [_line("2050.9", UPRIGHT_DIGITS), _line("MTK", UPRIGHT_WORD)]
+    refined, direction = DisplayReader(recognizer, text_detection, text_recognizer).refine(
+        image, lines
+    )
+    result = extract_reading(upright_blocks(refined, direction, 800, 400))
+    assert (result.reading, result.unit) == ("2050.9", "kWh")
 
 
 def test_a_value_the_seven_segment_and_a_generic_reader_read_is_offered_as_sure() -> None:

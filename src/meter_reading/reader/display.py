@@ -466,6 +466,14 @@ def leading_one(reading: str, far_read: str) -> bool:
     return n is not None and not n[1] and n[0] == "1" + reading
 
 
+def cubic_metres_mark(reads: Sequence[Read]) -> bool:
+    """Whether most of the text recognizer's reads end with an ``m`` (m³) after the digits:
+    a water or gas meter's drums, where the page's own lines lost the unit (``0.532m``)."""
+    theirs = [read for read in reads if _reader_of(read) == "text recognizer"]
+    marked = sum(bool(_CUBIC_METRES.search(read.text.strip())) for read in theirs)
+    return marked > len(theirs) / 2
+
+
 def tenths_read_as_digit(reading: str, reads: Sequence[Read]) -> str | None:
     """The tenths digit that the generic text recognizer read as one more plain digit.
 
@@ -584,7 +592,8 @@ class DisplayReader:
             voted = vote(reads)
             if voted is None:
                 continue
-            if self._text_recognizer is not None and not voted[0].startswith("0"):
+            drums = cubic_metres_mark(reads)
+            if not drums and self._text_recognizer is not None and not voted[0].startswith("0"):
                 wider = crop(image, extend(line.quad, *LEADING_ONE_CROP, 0.1))
                 far = self._text_recognizer.read([wider])
                 if far and leading_one(voted[0], far[0][0]):
@@ -593,7 +602,10 @@ class DisplayReader:
             cell_reads += [r for band in generic[len(crops) :] for r in band]
             point_seen = point_after_digits(voted[0], line.text, reads + cell_reads)
             tenth = decimal_cell_digit(voted[0], cell_reads, point_seen)
-            if tenth is not None:
+            if drums:
+                # The unit the page's lines lost; the extraction keeps whole m³ only.
+                line.text, line.confidence = voted[0] + " m³", voted[1]
+            elif tenth is not None:
                 line.text = voted[0].replace(".", "") + "." + tenth
                 line.confidence = voted[1]
             elif point_seen:
