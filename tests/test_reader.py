@@ -492,6 +492,24 @@ def test_drums_whose_unit_only_the_text_recognizer_read_are_whole_cubic_metres()
     assert (result.reading, result.unit) == ("2050.9", "kWh")
 
 
+def test_a_second_decimal_only_the_recognizers_read_is_a_mark_after_the_tenths() -> None:
+    # The text recognizer reads the kWh arrow after 16422.2 as a 7 and outvotes the text
+    # detection, which read the photo's display with one decimal (and the page of crops not).
+    recognizer = ScriptedRecognizer(("6422.2", 0.5))
+    text_recognizer = ScriptedRecognizer(("16422.27", 0.9), ("16422.27", 0.9), ("16422.21", 0.8))
+    lines = [_line("16422.2", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    refined, _ = DisplayReader(recognizer, None, text_recognizer).refine(image, lines)
+    assert refined[0].text == "16422.2"
+
+    # A register with hundredths: the detection reads them too.
+    text_detection = _banded_text_detection([], lambda band: "018025.83")
+    text_recognizer = ScriptedRecognizer(("018025.83", 0.9))
+    lines = [_line("18025.8", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
+    refined, _ = DisplayReader(recognizer, text_detection, text_recognizer).refine(image, lines)
+    assert refined[0].text == "018025.83"
+
+
 def test_a_value_the_seven_segment_and_a_generic_reader_read_is_offered_as_sure() -> None:
     text_detection = _banded_text_detection([], lambda band: "2050.9")
     lines = [_line("2050.9", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]

@@ -466,6 +466,23 @@ def leading_one(reading: str, far_read: str) -> bool:
     return n is not None and not n[1] and n[0] == "1" + reading
 
 
+def unconfirmed_hundredths(reading: str, reads: Sequence[Read]) -> bool:
+    """Whether a second decimal digit came from the recognizers alone, where the text
+    detection read the same reading with one decimal and never with two.
+
+    A kWh register prints tenths, a few hundredths (``018025.83``: the detection reads both).
+    A kWh mark or an arrow right after the tenths digit is what the recognizers read as a
+    second one (``16422.27`` for 16422.2).
+    """
+    if _places(reading) != 2:
+        return False
+    detected = [n[0] for read in reads if not read.by_recognizer and (n := normalise(read.text))]
+    shorter = _number(reading[:-1])
+    return any(_places(d) == 1 and _number(d) == shorter for d in detected) and not any(
+        _places(d) == 2 for d in detected
+    )
+
+
 def cubic_metres_mark(reads: Sequence[Read]) -> bool:
     """Whether most of the text recognizer's reads end with an ``m`` (m³) after the digits:
     a water or gas meter's drums, where the page's own lines lost the unit (``0.532m``)."""
@@ -592,6 +609,8 @@ class DisplayReader:
             voted = vote(reads)
             if voted is None:
                 continue
+            if unconfirmed_hundredths(voted[0], reads):
+                voted = voted[0][:-1], voted[1] * FORMAT_ONLY
             drums = cubic_metres_mark(reads)
             if not drums and self._text_recognizer is not None and not voted[0].startswith("0"):
                 wider = crop(image, extend(line.quad, *LEADING_ONE_CROP, 0.1))
