@@ -429,6 +429,19 @@ def test_the_text_recognizer_outvotes_a_page_of_crops_that_misreads_a_nine() -> 
     assert refined[0].confidence < 0.9  # the two generic readers only: not sure
 
 
+def _refined(
+    text: str,
+    recognizer: ScriptedRecognizer,
+    text_detection: Callable[[bytes], list[dict[str, Any]]] | None,
+    text_recognizer: ScriptedRecognizer,
+    word: str = "kWh",
+) -> tuple[list[TextLine], float]:
+    """A display line the photo's detection read as ``text``, beside a word, refined."""
+    lines = [_line(text, UPRIGHT_DIGITS), _line(word, UPRIGHT_WORD)]
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    return DisplayReader(recognizer, text_detection, text_recognizer).refine(image, lines)
+
+
 def test_a_tenths_cell_the_text_recognizer_read_as_a_plain_digit_gives_the_tenths() -> None:
     # Nobody saw the point; the register's format alone would make 00293.6 of the six
     # digits. Most of the text recognizer's reads went on with the small cell's 2.
@@ -437,16 +450,13 @@ def test_a_tenths_cell_the_text_recognizer_read_as_a_plain_digit_gives_the_tenth
     text_recognizer = ScriptedRecognizer(
         ("0029362", 0.98), ("002936", 0.9), ("0029362K", 0.9), ("00293621", 0.9)
     )
-    lines = [_line("002936", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
-    image = Image.new("RGB", (800, 400), (150, 190, 150))
-    refined, _ = DisplayReader(recognizer, text_detection, text_recognizer).refine(image, lines)
+    refined, _ = _refined("002936", recognizer, text_detection, text_recognizer)
     assert refined[0].text == "002936.2"
     assert refined[0].confidence < 0.9  # a format's guess, read: still asked
 
     # One read of a kWh mark as a digit is no tenths cell: the format decides.
     text_recognizer = ScriptedRecognizer(("0029362", 0.98), ("002936", 0.9), ("002936", 0.9))
-    lines = [_line("002936", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
-    refined, _ = DisplayReader(recognizer, text_detection, text_recognizer).refine(image, lines)
+    refined, _ = _refined("002936", recognizer, text_detection, text_recognizer)
     assert refined[0].text == "00293.6"
 
 
@@ -456,16 +466,13 @@ def test_a_thin_leading_one_left_of_the_detected_box_is_read_from_a_wider_crop()
     text_detection = _banded_text_detection([], lambda band: "192.7")
     recognizer = ScriptedRecognizer(("192.7", 0.6))
     text_recognizer = ScriptedRecognizer(*[("192.7W", 0.9)] * len(EXTENSIONS), ("1192.7wWh", 0.8))
-    lines = [_line("192.7", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
-    image = Image.new("RGB", (800, 400), (150, 190, 150))
-    refined, _ = DisplayReader(recognizer, text_detection, text_recognizer).refine(image, lines)
+    refined, _ = _refined("192.7", recognizer, text_detection, text_recognizer)
     assert refined[0].text == "1192.7"
     assert len(text_recognizer.crops) == len(EXTENSIONS) + 1
 
     # A register padded with zeros has nothing before them: a frame edge read as a 1.
     text_recognizer = ScriptedRecognizer(*[("00192.7", 0.9)] * len(EXTENSIONS), ("100192.7", 0.8))
-    lines = [_line("00192.7", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
-    refined, _ = DisplayReader(recognizer, text_detection, text_recognizer).refine(image, lines)
+    refined, _ = _refined("00192.7", recognizer, text_detection, text_recognizer)
     assert refined[0].text == "00192.7"
 
 
@@ -475,19 +482,14 @@ def test_drums_whose_unit_only_the_text_recognizer_read_are_whole_cubic_metres()
     text_detection = _banded_text_detection([], lambda band: "0.532")
     recognizer = ScriptedRecognizer(("068.9", 0.5))
     text_recognizer = ScriptedRecognizer(("0.532m", 0.9), ("00.532m", 0.9), ("0532", 0.8))
-    lines = [_line("Q.532", UPRIGHT_DIGITS), _line("MTK", UPRIGHT_WORD)]
-    image = Image.new("RGB", (800, 400), (150, 190, 150))
-    reader = DisplayReader(recognizer, text_detection, text_recognizer)
-    refined, direction = reader.refine(image, lines)
+    refined, direction = _refined("Q.532", recognizer, text_detection, text_recognizer, word="MTK")
     result = extract_reading(upright_blocks(refined, direction, 800, 400))
     assert (result.reading, result.unit, result.meter_type) == ("00532", "m³", "water")
 
     # An LCD whose kWh mark one read took for an m stays in kWh, with its tenths.
+    text_detection = _banded_text_detection([], lambda band: "2050.9")
     text_recognizer = ScriptedRecognizer(("2050.9m", 0.9), ("2050.9", 0.9), ("2050.9W", 0.9))
-    lines = [_line("2050.9", UPRIGHT_DIGITS), _line("MTK", UPRIGHT_WORD)]
-    refined, direction = DisplayReader(recognizer, text_detection, text_recognizer).refine(
-        image, lines
-    )
+    refined, direction = _refined("2050.9", recognizer, text_detection, text_recognizer, word="MTK")
     result = extract_reading(upright_blocks(refined, direction, 800, 400))
     assert (result.reading, result.unit) == ("2050.9", "kWh")
 
@@ -497,16 +499,13 @@ def test_a_second_decimal_only_the_recognizers_read_is_a_mark_after_the_tenths()
     # detection, which read the photo's display with one decimal (and the page of crops not).
     recognizer = ScriptedRecognizer(("6422.2", 0.5))
     text_recognizer = ScriptedRecognizer(("16422.27", 0.9), ("16422.27", 0.9), ("16422.21", 0.8))
-    lines = [_line("16422.2", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
-    image = Image.new("RGB", (800, 400), (150, 190, 150))
-    refined, _ = DisplayReader(recognizer, None, text_recognizer).refine(image, lines)
+    refined, _ = _refined("16422.2", recognizer, None, text_recognizer)
     assert refined[0].text == "16422.2"
 
     # A register with hundredths: the detection reads them too.
     text_detection = _banded_text_detection([], lambda band: "018025.83")
     text_recognizer = ScriptedRecognizer(("018025.83", 0.9))
-    lines = [_line("18025.8", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
-    refined, _ = DisplayReader(recognizer, text_detection, text_recognizer).refine(image, lines)
+    refined, _ = _refined("18025.8", recognizer, text_detection, text_recognizer)
     assert refined[0].text == "018025.83"
 
 
