@@ -30,7 +30,6 @@ class Extension:
     def __init__(self, value: str | None) -> None:
         self.value = value
         self.names: list[str] = []
-        self.threads: list[str] = []
         extension = self
 
         class Handler(BaseHTTPRequestHandler):
