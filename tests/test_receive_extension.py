@@ -7,60 +7,16 @@ be had is still an error (API Gateway's 502), never a request let through.
 
 from __future__ import annotations
 
-import json
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from parameters_extension_fake import SESSION_TOKEN, FakeParametersExtension
 
 from meter_reading import wiring
 from meter_reading.local.runtime import ACCOUNT_SID, TWILIO_TOKEN_PARAMETER, LocalPipeline
 
-SESSION_TOKEN = "the-session-token"
 HOUSEHOLD = "whatsapp:+27820000017"
-
-
-class Extension:
-    """Answers GetParameter as the extension does, with `value` (None: SSM's not-found)."""
-
-    def __init__(self, value: str | None) -> None:
-        self.value = value
-        self.names: list[str] = []
-        extension = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                query = parse_qs(urlsplit(self.path).query)
-                extension.names.extend(query.get("name", []))
-                ok = (
-                    self.headers.get("X-Aws-Parameters-Secrets-Token") == SESSION_TOKEN
-                    and query.get("name") == [TWILIO_TOKEN_PARAMETER]
-                    and extension.value is not None
-                )
-                body = (
-                    json.dumps({"Parameter": {"Value": extension.value}}).encode()
-                    if ok
-                    else b"ParameterNotFound"
-                )
-                self.send_response(200 if ok else 400)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -69,7 +25,7 @@ def pipeline() -> Iterator[LocalPipeline]:
         yield running
 
 
-def _through(monkeypatch: pytest.MonkeyPatch, extension: Extension) -> None:
+def _through(monkeypatch: pytest.MonkeyPatch, extension: FakeParametersExtension) -> None:
     monkeypatch.setenv("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", str(extension.port))
     monkeypatch.setenv("AWS_SESSION_TOKEN", SESSION_TOKEN)
     wiring.reset()  # a fresh sandbox: settings read again, no DynamoDB client built yet
@@ -92,7 +48,7 @@ def _photo() -> dict[str, str]:
 def test_a_signed_photo_starts_its_reading_with_the_token_from_the_extension(
     pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    extension = Extension(pipeline.auth_token)
+    extension = FakeParametersExtension({TWILIO_TOKEN_PARAMETER: pipeline.auth_token})
     _through(monkeypatch, extension)
     try:
         photo = _photo()
@@ -111,7 +67,9 @@ def test_a_signed_photo_starts_its_reading_with_the_token_from_the_extension(
 def test_a_request_signed_with_another_token_is_refused(
     pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    extension = Extension("a-token-that-is-not-the-account-s")
+    extension = FakeParametersExtension(
+        {TWILIO_TOKEN_PARAMETER: "a-token-that-is-not-the-account-s"}
+    )
     _through(monkeypatch, extension)
     try:
         photo = _photo()
@@ -124,7 +82,7 @@ def test_a_request_signed_with_another_token_is_refused(
 def test_a_token_the_extension_cannot_give_is_an_error_and_nothing_is_acted_on(
     pipeline: LocalPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    extension = Extension(None)
+    extension = FakeParametersExtension({})  # SSM has no such parameter
     _through(monkeypatch, extension)
     try:
         photo = _photo()
