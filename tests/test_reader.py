@@ -465,10 +465,11 @@ def test_a_thin_leading_one_left_of_the_detected_box_is_read_from_a_wider_crop()
     # text recognizer's read of a crop reaching further left shows the first 1.
     text_detection = _banded_text_detection([], lambda band: "192.7")
     recognizer = ScriptedRecognizer(("192.7", 0.6))
-    text_recognizer = ScriptedRecognizer(*[("192.7W", 0.9)] * len(EXTENSIONS), ("1192.7wWh", 0.8))
-    refined, _ = _refined("192.7", recognizer, text_detection, text_recognizer)
-    assert refined[0].text == "1192.7"
-    assert len(text_recognizer.crops) == len(EXTENSIONS) + 1
+    for far_read in ("1192.7wWh", "1 192.7 kWh"):  # its blank read as a space, or not
+        text_recognizer = ScriptedRecognizer(*[("192.7W", 0.9)] * len(EXTENSIONS), (far_read, 0.8))
+        refined, _ = _refined("192.7", recognizer, text_detection, text_recognizer)
+        assert refined[0].text == "1192.7"
+        assert len(text_recognizer.crops) == len(EXTENSIONS) + 1
 
     # A register padded with zeros has nothing before them: a frame edge read as a 1.
     text_recognizer = ScriptedRecognizer(*[("00192.7", 0.9)] * len(EXTENSIONS), ("100192.7", 0.8))

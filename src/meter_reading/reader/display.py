@@ -461,7 +461,8 @@ def leading_one(reading: str, far_read: str) -> bool:
     """
     if reading.startswith("0"):
         return False
-    digits = re.sub(r"[^\d.,].*$", "", far_read.strip())  # without the kWh mark glued on
+    # Without the kWh mark glued on; a blank after the thin 1 stays (normalise joins it).
+    digits = re.sub(r"[^\d.,\s].*$", "", far_read.strip())
     n = normalise(digits)
     return n is not None and not n[1] and n[0] == "1" + reading
 
@@ -483,10 +484,14 @@ def unconfirmed_hundredths(reading: str, reads: Sequence[Read]) -> bool:
     )
 
 
+def _text_recognizer_reads(reads: Sequence[Read]) -> list[Read]:
+    return [read for read in reads if _reader_of(read) == "text recognizer"]
+
+
 def cubic_metres_mark(reads: Sequence[Read]) -> bool:
     """Whether most of the text recognizer's reads end with an ``m`` (m³) after the digits:
     a water or gas meter's drums, where the page's own lines lost the unit (``0.532m``)."""
-    theirs = [read for read in reads if _reader_of(read) == "text recognizer"]
+    theirs = _text_recognizer_reads(reads)
     marked = sum(bool(_CUBIC_METRES.search(read.text.strip())) for read in theirs)
     return marked > len(theirs) / 2
 
@@ -500,7 +505,7 @@ def tenths_read_as_digit(reading: str, reads: Sequence[Read]) -> str | None:
     or a frame edge is not taken for it.
     """
     base = value_key(reading)
-    theirs = [read for read in reads if _reader_of(read) == "text recognizer"]
+    theirs = _text_recognizer_reads(reads)
     extra: dict[str, int] = {}
     for read in theirs:
         n = normalise(read.text)
