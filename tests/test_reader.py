@@ -169,6 +169,19 @@ UPRIGHT_DIGITS = [(100.0, 100.0), (500.0, 100.0), (500.0, 180.0), (100.0, 180.0)
 UPRIGHT_WORD = [(520.0, 150.0), (600.0, 150.0), (600.0, 180.0), (520.0, 180.0)]
 
 
+def _refined(
+    text: str,
+    recognizer: ScriptedRecognizer,
+    text_detection: Callable[[bytes], list[dict[str, Any]]] | None = None,
+    text_recognizer: ScriptedRecognizer | None = None,
+    word: str = "kWh",
+) -> tuple[list[TextLine], float]:
+    """A display line the photo's detection read as ``text``, beside a word, refined."""
+    lines = [_line(text, UPRIGHT_DIGITS), _line(word, UPRIGHT_WORD)]
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    return DisplayReader(recognizer, text_detection, text_recognizer).refine(image, lines)
+
+
 def test_words_on_the_page_turn_a_digit_line_the_detector_read_upside_down() -> None:
     # The detector read the digits (its polygon starts at their top-left as it saw it),
     # but only the words tell which way up the display is.
@@ -324,9 +337,7 @@ def test_the_text_detection_reads_every_widened_crop_on_one_page() -> None:
     pages: list[bytes] = []
     text_detection = _banded_text_detection(pages, lambda band: "20509")
     recognizer = ScriptedRecognizer(("2050.9", 0.6), ("20509", 0.6))
-    lines = [_line("2O5O9", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
-    image = Image.new("RGB", (800, 400), (150, 190, 150))
-    refined, _ = DisplayReader(recognizer, text_detection).refine(image, lines)
+    refined, _ = _refined("2O5O9", recognizer, text_detection)
     assert len(pages) == 1  # one request for all the crops
     bands = len(EXTENSIONS) + len(DECIMAL_CELLS)
     assert Image.open(io.BytesIO(pages[0])).height == 32 + bands * 96
@@ -341,9 +352,7 @@ def test_a_tenths_digit_the_box_left_out_is_read_from_the_decimal_cell() -> None
         [], lambda band: "0029362" if band >= len(EXTENSIONS) else "002936"
     )
     recognizer = ScriptedRecognizer(("00293.6", 0.6))
-    lines = [_line("002936", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
-    image = Image.new("RGB", (800, 400), (150, 190, 150))
-    refined, _ = DisplayReader(recognizer, text_detection).refine(image, lines)
+    refined, _ = _refined("002936", recognizer, text_detection)
     assert refined[0].text == "002936.2"
 
 
@@ -396,9 +405,7 @@ def test_a_point_the_photo_shows_after_the_digits_keeps_them_whole() -> None:
 
 def test_an_unread_tenths_digit_after_a_seen_point_is_never_made_of_the_last_digit() -> None:
     recognizer = ScriptedRecognizer(("007666", 0.7))
-    lines = [_line("007666.", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
-    image = Image.new("RGB", (800, 400), (150, 190, 150))
-    refined, _ = DisplayReader(recognizer).refine(image, lines)
+    refined, _ = _refined("007666.", recognizer)
     assert refined[0].text == "007666"  # not 00766.6: ten times too little
     assert refined[0].confidence < 0.9
 
@@ -407,9 +414,7 @@ def test_digits_the_text_detection_found_apart_in_one_crop_are_one_read() -> Non
     # Each crop's register split at the gap between its cells: "0033" and "10.0".
     text_detection = _banded_text_detection([], lambda band: "0033|10.0")
     recognizer = ScriptedRecognizer(("00330.0", 0.6))
-    lines = [_line("003300", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
-    image = Image.new("RGB", (800, 400), (150, 190, 150))
-    refined, _ = DisplayReader(recognizer, text_detection).refine(image, lines)
+    refined, _ = _refined("003300", recognizer, text_detection)
     assert refined[0].text == "003310.0"
 
 
@@ -419,27 +424,11 @@ def test_the_text_recognizer_outvotes_a_page_of_crops_that_misreads_a_nine() -> 
     text_detection = _banded_text_detection([], lambda band: "12048")
     recognizer = ScriptedRecognizer(("20.8", 0.5))
     text_recognizer = ScriptedRecognizer(("1209.8", 0.9))
-    lines = [_line("1209.8", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
-    image = Image.new("RGB", (800, 400), (150, 190, 150))
-    reader = DisplayReader(recognizer, text_detection, text_recognizer)
-    refined, _ = reader.refine(image, lines)
+    refined, _ = _refined("1209.8", recognizer, text_detection, text_recognizer)
     assert refined[0].text == "1209.8"
     # The display crops and the one for a leading 1 (no decimal cells).
     assert len(text_recognizer.crops) == len(EXTENSIONS) + 1
     assert refined[0].confidence < 0.9  # the two generic readers only: not sure
-
-
-def _refined(
-    text: str,
-    recognizer: ScriptedRecognizer,
-    text_detection: Callable[[bytes], list[dict[str, Any]]] | None,
-    text_recognizer: ScriptedRecognizer,
-    word: str = "kWh",
-) -> tuple[list[TextLine], float]:
-    """A display line the photo's detection read as ``text``, beside a word, refined."""
-    lines = [_line(text, UPRIGHT_DIGITS), _line(word, UPRIGHT_WORD)]
-    image = Image.new("RGB", (800, 400), (150, 190, 150))
-    return DisplayReader(recognizer, text_detection, text_recognizer).refine(image, lines)
 
 
 def test_a_tenths_cell_the_text_recognizer_read_as_a_plain_digit_gives_the_tenths() -> None:
@@ -512,12 +501,12 @@ def test_a_second_decimal_only_the_recognizers_read_is_a_mark_after_the_tenths()
 
 def test_a_value_the_seven_segment_and_a_generic_reader_read_is_offered_as_sure() -> None:
     text_detection = _banded_text_detection([], lambda band: "2050.9")
-    lines = [_line("2050.9", UPRIGHT_DIGITS), _line("kWh", UPRIGHT_WORD)]
-    image = Image.new("RGB", (800, 400), (150, 190, 150))
-    reader = DisplayReader(
-        ScriptedRecognizer(("2050.9", 0.6)), text_detection, ScriptedRecognizer(("2050.9", 0.7))
+    refined, _ = _refined(
+        "2050.9",
+        ScriptedRecognizer(("2050.9", 0.6)),
+        text_detection,
+        ScriptedRecognizer(("2050.9", 0.7)),
     )
-    refined, _ = reader.refine(image, lines)
     assert (refined[0].text, refined[0].confidence) == ("2050.9", AGREED)
     reads = [
         Read("2050.9", 0.9, False),
