@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import gc
 import json
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -131,23 +129,11 @@ def _auth_token() -> str:
         # Through an SSM client of boto3's default session, which must not build two clients
         # at once: one after the other.
         return wiring.twilio_auth_token()
-    token = _in_background(wiring.twilio_auth_token)  # standard library only (HTTP to localhost)
+    fetcher = ThreadPoolExecutor(max_workers=1)
+    token = fetcher.submit(wiring.twilio_auth_token)  # standard library only (HTTP to localhost)
+    fetcher.shutdown(wait=False)  # the thread ends with its one fetch
     wiring.inbound()
     return token.result()
-
-
-def _in_background(work: Callable[[], str]) -> Future[str]:
-    """`work()` on a thread of its own; its result, or its exception, from `result()`."""
-    future: Future[str] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(work())
-        except BaseException as error:  # handed on to whoever waits for the result
-            future.set_exception(error)
-
-    threading.Thread(target=run, daemon=True).start()
-    return future
 
 
 def _earlier_reply(earlier: InboundMessage) -> str | None:
