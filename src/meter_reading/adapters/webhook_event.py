@@ -13,8 +13,7 @@ import binascii
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, urlencode
 
 # Twilio's form posts are a few kilobytes; API Gateway would pass up to 10 MB.
@@ -33,9 +32,9 @@ class BadRequest(Exception):
     """The request cannot be from Twilio as it stands; the message is the 400's reason."""
 
 
-@dataclass(frozen=True)
-class WebhookRequest:
-    """The URL Twilio called, its form fields, and the signature header."""
+class WebhookRequest(NamedTuple):
+    """The URL Twilio called, its form fields, and the signature header (a named tuple, not
+    a frozen dataclass: made at every cold start, a dataclass takes about 0.5 ms)."""
 
     url: str
     form: dict[str, str]
