@@ -7,7 +7,6 @@ An answer is YES, NO, or the reading the household sees typed as a number ("2050
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
@@ -98,26 +97,76 @@ def parse_reading(text: str) -> str | None:
     return value
 
 
-@dataclass(frozen=True)
-class PhotoMessage:
+class _Message:
+    """A message's meaning, as a frozen dataclass would hold it: immutable, equal to another
+    of the same kind with the same fields, hashable, with a repr that names them.
+
+    Written out rather than made by ``@dataclass``, which compiles each generated method when
+    its class is made: the webhook makes these classes at every cold start, where the four
+    dataclasses took 1.5 ms (the whole module 2.1 ms).
+    """
+
+    __slots__: tuple[str, ...] = ()
+
+    def __init__(self, *values: object) -> None:
+        for name, value in zip(self.__slots__, values, strict=True):
+            object.__setattr__(self, name, value)
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Message)
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._values()))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+
+class PhotoMessage(_Message):
+    __slots__ = ("media_url", "content_type")  # noqa: RUF023 (the constructor's order)
     media_url: str
     content_type: str
 
+    def __init__(self, media_url: str, content_type: str) -> None:
+        super().__init__(media_url, content_type)
 
-@dataclass(frozen=True)
-class ReplyMessage:
+
+class ReplyMessage(_Message):
+    __slots__ = ("decision", "reading")
     decision: Decision
-    reading: str | None = None  # the household's value, for CORRECTED
+    reading: str | None  # the household's value, for CORRECTED
+
+    def __init__(self, decision: Decision, reading: str | None = None) -> None:
+        super().__init__(decision, reading)
 
 
-@dataclass(frozen=True)
-class CommandMessage:
+class CommandMessage(_Message):
+    __slots__ = ("command",)
     command: Command
 
+    def __init__(self, command: Command) -> None:
+        super().__init__(command)
 
-@dataclass(frozen=True)
-class OtherMessage:
+
+class OtherMessage(_Message):
+    __slots__ = ("text",)
     text: str
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
 
 
 IncomingMessage = PhotoMessage | ReplyMessage | CommandMessage | OtherMessage
