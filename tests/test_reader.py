@@ -216,6 +216,66 @@ def test_without_words_or_point_an_e_among_digits_shows_the_display_upside_down(
     assert not read_upside_down("En 011903") and not read_upside_down("20509")
 
 
+def test_without_words_glyphs_read_the_other_way_outweigh_a_decimal_digit() -> None:
+    # The photo's detection read 002932.4 the right way up; the seven-segment recognizer
+    # puts a decimal digit at the end of the turned crop (a frame edge), but the text
+    # recognizer reads that crop as h2E6200: a 4 and a 3 upside down. The trailing h of
+    # a kW h label after the upright read is no such evidence.
+    seven_segment = ScriptedRecognizer(("0029324", 0.8), ("1062.0", 0.8))
+    text_recognizer = ScriptedRecognizer(("0029324h", 0.9), ("h2E6200", 0.9))
+    reader = DisplayReader(seven_segment, None, text_recognizer)
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    refined, direction = reader.refine(image, [_line("002932.4", UPRIGHT_DIGITS)])
+    assert direction == 0.0
+    assert refined[0].quad[0] == UPRIGHT_DIGITS[0]
+    # Without the text recognizer, the decimal digit alone would have turned it.
+    refined, direction = DisplayReader(
+        ScriptedRecognizer(("0029324", 0.8), ("1062.0", 0.8))
+    ).refine(image, [_line("002932.4", UPRIGHT_DIGITS)])
+    assert direction == 180.0
+
+
+class WhichWayUpRecognizer:
+    """Reads a crop one way where its left half is the darker (the display as photographed
+    in the tests below: dark on its left), the other way where it is turned."""
+
+    def __init__(self, upright: str, turned: str) -> None:
+        self.upright, self.turned = upright, turned
+
+    def read(self, crops: Sequence[RGBArray]) -> list[tuple[str, float]]:
+        def left_darker(c: RGBArray) -> bool:
+            half = c.shape[1] // 2
+            return bool(c[:, :half].mean() < c[:, half:].mean())
+
+        return [(self.upright if left_darker(c) else self.turned, 0.9) for c in crops]
+
+
+def test_digits_every_reader_reads_upside_down_turn_the_display_against_a_short_word() -> None:
+    # A two-letter word read the photo's way up says the page is upright, but the display
+    # is upside down: the text recognizer reads 9E6200 (an E is a 3 turned) where the
+    # turned crops read 002936.2.
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    image.paste((60, 80, 60), (0, 0, 300, 400))  # dark on the display's left as photographed
+    lines = [_line("966200", UPRIGHT_DIGITS), _line("MX", UPRIGHT_WORD)]
+    reader = DisplayReader(
+        WhichWayUpRecognizer("966200", "0029362"),
+        None,
+        WhichWayUpRecognizer("9E6200", "002936.2"),
+    )
+    refined, direction = reader.refine(image, lines)
+    display = next(ln for ln in refined if any(c.isdigit() for c in ln.text))
+    assert display.text == "002936.2"
+    assert direction == 180.0
+    # Where the turned crops read upside-down glyphs as well, the photo's way is kept.
+    both_turned = DisplayReader(
+        WhichWayUpRecognizer("966200", "0029362"), None, WhichWayUpRecognizer("9E6200", "E69E1")
+    )
+    _, direction = both_turned.refine(
+        image, [_line("966200", UPRIGHT_DIGITS), _line("MX", UPRIGHT_WORD)]
+    )
+    assert direction == 0.0
+
+
 def test_an_upside_down_page_is_compared_as_on_the_meter() -> None:
     # Photo upside down: the unit is left of the digits in the photo, right of them on the meter.
     width, height = 800, 400

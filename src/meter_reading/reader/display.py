@@ -117,6 +117,15 @@ class Read:
         return self.score * (RECOGNIZER_WEIGHT if self.by_recognizer else 1.0)
 
 
+@dataclass(frozen=True)
+class _DisplayReads:
+    reads: list[Read]
+    #: Whether the generic readers read the crops as seven-segment digits upside down.
+    upside_down: bool
+    #: Reads of the crops that put the region after the display beside it (``DECIMAL_CELLS``).
+    cell_reads: list[Read]
+
+
 def digitish(text: str, min_digits: int = 3) -> bool:
     """A line that may be the display (or, with ``min_digits=1``, a piece of it): mostly
     real digits, not a date/time/fraction."""
@@ -381,6 +390,21 @@ def read_upside_down(text: str) -> bool:
     )
 
 
+def _without_unit(text: str) -> str:
+    """A read without the letters after its last digit: the ``h`` of a ``kW h`` label
+    there would read as an upside-down 4."""
+    return re.sub(r"[^\d]+$", "", text)
+
+
+def _turned_by_glyphs(reads: Sequence[Read]) -> bool:
+    """Whether most of the generic readers' reads of the display (the text detection's, the
+    text recognizer's) are seven-segment digits seen upside down. The seven-segment
+    recognizer knows no letters: its reads tell nothing."""
+    generic = [r for r in reads if _reader_of(r) != "seven-segment recognizer"]
+    turned_reads = sum(read_upside_down(_without_unit(r.text)) for r in generic)
+    return turned_reads > len(generic) / 2
+
+
 def _decimal_at_end(read: tuple[str, float]) -> float:
     """The read's score if it ends with a decimal digit after a point, as a register does."""
     text, score = read
@@ -561,6 +585,35 @@ class DisplayReader:
                 reads[k].append(Read(text, min(ln.confidence for ln in found), False))
         return reads
 
+    def _read_display(
+        self, image: Image.Image, line: TextLine, members: Sequence[TextLine]
+    ) -> _DisplayReads:
+        """All readers' reads of the display's crops (``members``: the photo's detection's
+        reads of it), and the seven-segment recognizer's and the detection's reads of the
+        decimal-cell crops."""
+        crops = [crop(image, extend(line.quad, a, c, 0.1)) for a, c in EXTENSIONS]
+        body = crop(image, extend(line.quad, 0.2, 0.0, 0.1))
+        # The display with its decimal cell scaled up to the other digits' size.
+        celled = [beside(body, crop(image, beyond_end(line.quad, *c))) for c in DECIMAL_CELLS]
+        recognised = self._recognizer.read(crops + celled)
+        generic = self._detection_reads(crops + celled)
+        reads = [Read(t, s, True) for t, s in recognised[: len(crops)] if t]
+        reads += [r for band in generic[: len(crops)] for r in band]
+        if self._text_recognizer is not None:
+            # Not on the celled crops: there it read tenths digits into displays that
+            # have none (on the development photos).
+            reads += [
+                Read(t, s, True, TEXT_RECOGNIZER_WEIGHT)
+                for t, s in self._text_recognizer.read(crops)
+                if t
+            ]
+        cell_reads = [Read(t, s, True) for t, s in recognised[len(crops) :] if t]
+        cell_reads += [r for band in generic[len(crops) :] for r in band]
+        # The photo's reads of the line count in the vote, but not as to which way up the
+        # crops are: the detector read them its own way.
+        photo_reads = [Read(m.text, m.confidence, False) for m in members]
+        return _DisplayReads(photo_reads + reads, _turned_by_glyphs(reads), cell_reads)
+
     def refine(self, image: Image.Image, lines: list[TextLine]) -> tuple[list[TextLine], float]:
         """The lines with the display's line replaced by the voted read of the display,
         and the page's reading direction in degrees (0, 90, 180 or 270).
@@ -578,7 +631,7 @@ class DisplayReader:
             # Drums are read well by the text detection; the seven-segment model is no help.
             return lines, direction or 0.0
         if direction is None:
-            oriented = self._orient_by_decimal(image, cands[0])
+            oriented = self._orient_without_words(image, cands[0])
             lines = [oriented if ln is cands[0] else ln for ln in lines]
             cands[0] = oriented
             direction = (round(oriented.direction / 90.0) % 4) * 90.0
@@ -594,23 +647,18 @@ class DisplayReader:
                 for o in lines
                 if o is not line and digitish(o.text) and overlap(o.quad, line.quad) > 0.5
             ]
-            reads = [Read(m.text, m.confidence, False) for m in members]
-            crops = [crop(image, extend(line.quad, a, c, 0.1)) for a, c in EXTENSIONS]
-            body = crop(image, extend(line.quad, 0.2, 0.0, 0.1))
-            # The display with its decimal cell scaled up to the other digits' size.
-            celled = [beside(body, crop(image, beyond_end(line.quad, *c))) for c in DECIMAL_CELLS]
-            recognised = self._recognizer.read(crops + celled)
-            generic = self._detection_reads(crops + celled)
-            reads += [Read(t, s, True) for t, s in recognised[: len(crops)] if t]
-            reads += [r for band in generic[: len(crops)] for r in band]
-            if self._text_recognizer is not None:
-                # Not on the celled crops: there it read tenths digits into displays that
-                # have none (on the development photos).
-                reads += [
-                    Read(t, s, True, TEXT_RECOGNIZER_WEIGHT)
-                    for t, s in self._text_recognizer.read(crops)
-                    if t
-                ]
+            seen = self._read_display(image, line, members)
+            if seen.upside_down:
+                # The readers read the crops as seven-segment digits upside down (9E6200 for
+                # 002936.2): the page's few words were wrong. Read it the other way, without
+                # the photo's reads of it (they read it upside down too).
+                other = turned_line(line)
+                seen_turned = self._read_display(image, other, [])
+                if not seen_turned.upside_down:
+                    lines = [other if ln is line else ln for ln in lines]
+                    line, seen = other, seen_turned
+                    direction = (round(line.direction / 90.0) % 4) * 90.0
+            reads, cell_reads = seen.reads, seen.cell_reads
             voted = vote(reads)
             if voted is None:
                 continue
@@ -622,8 +670,6 @@ class DisplayReader:
                 far = self._text_recognizer.read([wider])
                 if far and leading_one(voted[0], far[0][0]):
                     voted = "1" + voted[0], voted[1]
-            cell_reads = [Read(t, s, True) for t, s in recognised[len(crops) :] if t]
-            cell_reads += [r for band in generic[len(crops) :] for r in band]
             point_seen = point_after_digits(voted[0], line.text, reads + cell_reads)
             tenth = decimal_cell_digit(voted[0], cell_reads, point_seen)
             if drums:
@@ -663,21 +709,39 @@ class DisplayReader:
     @staticmethod
     def _oriented_like(line: TextLine, direction: float) -> TextLine:
         if digitish(line.text) and _angle_between(line.direction, direction) > 90.0:
-            return TextLine(line.text, line.confidence, turned(line.quad))
+            return turned_line(line)
         return line
 
-    def _orient_by_decimal(self, image: Image.Image, line: TextLine) -> TextLine:
-        """Without words on the page: the small decimal digit ends a register, never starts it.
+    def _orient_without_words(self, image: Image.Image, line: TextLine) -> TextLine:
+        """Without words on the page: which way up the digits read.
 
-        Where neither way shows it, the glyphs the text detection read: an ``E`` among
-        digits is a seven-segment 3 upside down (``E69E1`` is 1369.3 turned).
+        First the glyphs: seven-segment 3, 4 and 7 upside down are an ``E``, an ``h`` and an
+        ``L``, so a read made of digits and those letters is a display seen the wrong way
+        (the detection's ``E69E1`` is 1369.3 turned). The text recognizer reads the display
+        both ways; where only one way reads such glyphs, the other is upright. Where the
+        glyphs do not tell (0, 1, 2, 5 and 8 read the same turned), the small decimal digit:
+        it ends a register, never starts it.
         """
         quad = extend(line.quad, 0.2, 0.6, 0.1)
-        upright, other = self._recognizer.read([crop(image, quad), crop(image, turned(quad))])
+        both = [crop(image, quad), crop(image, turned(quad))]
+        turned_glyphs = read_upside_down(line.text)
+        upright_glyphs = False
+        if self._text_recognizer is not None:
+            as_given, other_way = (t for t, _ in self._text_recognizer.read(both))
+            turned_glyphs = turned_glyphs or read_upside_down(_without_unit(as_given))
+            upright_glyphs = read_upside_down(_without_unit(other_way))
+        if turned_glyphs != upright_glyphs:
+            return turned_line(line) if turned_glyphs else line
+        upright, other = self._recognizer.read(both)
         at_end, turned_at_end = _decimal_at_end(upright), _decimal_at_end(other)
-        if turned_at_end > at_end or (turned_at_end == at_end and read_upside_down(line.text)):
-            return TextLine(line.text, line.confidence, turned(line.quad))
+        if turned_at_end > at_end or (turned_at_end == at_end and turned_glyphs):
+            return turned_line(line)
         return line
+
+
+def turned_line(line: TextLine) -> TextLine:
+    """The same line read the other way up."""
+    return TextLine(line.text, line.confidence, turned(line.quad))
 
 
 def upright(
