@@ -287,6 +287,33 @@ def test_an_upside_down_page_is_compared_as_on_the_meter() -> None:
     assert digits.box.top == pytest.approx(100 / height)
 
 
+def _slanted(x: float, y: float, w: float, h: float, degrees: float) -> list[tuple[float, float]]:
+    """A w x h line at (x, y) top-left on a page photographed at a slant (about (400, 300))."""
+    a = np.radians(degrees)
+
+    def turn(px: float, py: float) -> tuple[float, float]:
+        dx, dy = px - 400.0, py - 300.0
+        return 400.0 + dx * np.cos(a) - dy * np.sin(a), 300.0 + dx * np.sin(a) + dy * np.cos(a)
+
+    return [turn(x, y), turn(x + w, y), turn(x + w, y + h), turn(x, y + h)]
+
+
+def test_a_slanted_photo_is_straightened_before_the_register_is_chosen() -> None:
+    # At 13 degrees the box around the display's line (280 x 60 px) is 120 px tall, and
+    # reaches down beside the serial number's label (SL.No) 40 px below-left of it: taken
+    # for the serial number's digits, the display was refused and the photo unreadable.
+    lines = [
+        _line("HASE2WIREAC STATICWATTHOUR METER EM101+", _slanted(20, 60, 760, 20, 13.0)),
+        _line("1025.0", _slanted(200, 260, 280, 60, 13.0)),
+        _line("kW h", _slanted(500, 300, 60, 20, 13.0)),
+        _line("SL.No", _slanted(60, 360, 120, 20, 13.0)),
+    ]
+    straight = extract_reading(upright_blocks(lines, 0.0, 800, 600))
+    assert (straight.reading, straight.unit) == ("1025.0", "kWh")
+    display = next(b for b in upright_blocks(lines, 0.0, 800, 600) if b.text == "1025.0")
+    assert display.box.height * 600 == pytest.approx(60, abs=1)
+
+
 # --- photos and crops ----------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -15,22 +16,57 @@ from meter_reading.domain.blocks import BoundingBox, TextBlock
 from meter_reading.domain.extraction import ReadingResult, extract_reading
 from meter_reading.reader.display import DisplayReader, upright
 from meter_reading.reader.image import NotAPhoto, decode
-from meter_reading.reader.lines import TextLine, lines_from_textract
+from meter_reading.reader.lines import TextLine, lines_from_textract, quad_width
 
 if TYPE_CHECKING:
     from meter_reading.reader.recognizer import DisplayRecognizer
     from meter_reading.reader.text_recognizer import TextRecognizer
 
 
+def page_tilt(lines: Iterable[TextLine], direction: float) -> float:
+    """How far the page's lines run off its reading direction, in degrees: the median of
+    their angles, each weighted by its length (a short line's angle says little)."""
+    angles: list[tuple[float, float]] = []
+    for line in lines:
+        off = (line.direction - direction + 180.0) % 360.0 - 180.0
+        if abs(off) <= 45.0:
+            angles.append((off, quad_width(line.quad)))
+    if not angles:
+        return 0.0
+    angles.sort()
+    half, total = sum(w for _, w in angles) / 2, 0.0
+    for off, weight in angles:
+        total += weight
+        if total >= half:
+            return off
+    return angles[-1][0]
+
+
 def upright_blocks(
     lines: Iterable[TextLine], direction: float, width: int, height: int
 ) -> list[TextBlock]:
-    """LINE blocks with boxes on the page turned upright, as ratios of its size."""
+    """LINE blocks with boxes on the page turned upright and straightened, as ratios of
+    its size.
+
+    A photo taken at a slant makes each line's box taller by its length times the sine of
+    the slant: at 13 degrees a long label's box outgrew the display's, and the extraction
+    took the label's size as the display's. So the page is turned back by its tilt first.
+    """
+    lines = list(lines)
     sideways = round(direction / 90.0) % 2 == 1
     page_w, page_h = (height, width) if sideways else (width, height)
+    tilt = math.radians(page_tilt(lines, direction))
+    cos, sin = math.cos(tilt), math.sin(tilt)
+    cx, cy = page_w / 2, page_h / 2
+
+    def straightened(point: tuple[float, float]) -> tuple[float, float]:
+        x, y = upright(point, direction, width, height)
+        dx, dy = x - cx, y - cy
+        return cx + dx * cos + dy * sin, cy - dx * sin + dy * cos
+
     blocks: list[TextBlock] = []
     for line in lines:
-        points = [upright(p, direction, width, height) for p in line.quad]
+        points = [straightened(p) for p in line.quad]
         xs = [min(max(x / page_w, 0.0), 1.0) for x, _ in points]
         ys = [min(max(y / page_h, 0.0), 1.0) for _, y in points]
         box = BoundingBox(min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
