@@ -105,6 +105,22 @@ def test_the_point_comes_from_the_recognizer_not_the_majority() -> None:
     assert voted is not None and voted[0] == "2050.9"
 
 
+def test_a_point_the_recognizers_place_stands_against_their_reads_without_one() -> None:
+    # The text recognizer drops the faint point in four of its five reads; the seven-
+    # segment recognizer places it in all of its own, and one text recognizer read agrees.
+    # Reads without a point do not say there is none: 03556.7, not 035567.
+    reads = [Read("03556.7", 0.83, by_recognizer=True) for _ in range(5)]
+    reads += [Read("035567", 0.9, True, TEXT_RECOGNIZER_WEIGHT) for _ in range(4)]
+    reads += [Read("03556.7", 0.9, True, TEXT_RECOGNIZER_WEIGHT)]
+    reads += [Read("03556.7", 0.95, by_recognizer=False), Read("035567", 1.0, False)]
+    voted = vote(reads)
+    assert voted is not None and voted[0] == "03556.7"
+    # A point one read of nine places is not enough against the rest.
+    lone = [Read("035567", 0.9, True, TEXT_RECOGNIZER_WEIGHT) for _ in range(8)]
+    voted = vote([*lone, Read("03556.7", 0.9, True, TEXT_RECOGNIZER_WEIGHT)])
+    assert voted is not None and voted[0] == "035567"
+
+
 def test_leading_zeros_and_point_vote_for_the_same_value() -> None:
     voted = vote(
         [Read("04414.7", 0.95, True), Read("4414.7", 0.97, True), Read("44147", 0.99, False)]
@@ -441,6 +457,18 @@ def test_a_tenths_digit_the_box_left_out_is_read_from_the_decimal_cell() -> None
     recognizer = ScriptedRecognizer(("00293.6", 0.6))
     refined, _ = _refined("002936", recognizer, text_detection)
     assert refined[0].text == "002936.2"
+
+
+def test_decimals_the_generic_readers_read_after_a_point_get_no_digit_from_the_cell() -> None:
+    # The text detection reads 03556.7 with its point in every display crop: the 7 is the
+    # tenths. A digit the decimal-cell crops read after the digits (a kWh arrow read as 4)
+    # is no further decimal.
+    text_detection = _banded_text_detection(
+        [], lambda band: "0355674" if band >= len(EXTENSIONS) else "03556.7"
+    )
+    recognizer = ScriptedRecognizer(("03556.7", 0.8))
+    refined, _ = _refined("035567", recognizer, text_detection)
+    assert refined[0].text == "03556.7"
 
 
 def test_a_point_the_text_detection_read_keeps_the_tenths_the_recognizer_missed() -> None:

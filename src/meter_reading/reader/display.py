@@ -88,6 +88,10 @@ TEXT_RECOGNIZER_WEIGHT = 1.0
 #: most (``readers_agree``): sure enough to offer as read (``ok``; on the development photos
 #: all such values were right).
 AGREED = 0.95
+#: Share of the recognizers' weight for the winning digits from which a point they place
+#: stands against their reads without one: a faint point is dropped far more often than
+#: one is read where there is none.
+POINT_SHARE = 0.25
 
 _CONFUSIONS = str.maketrans(SEVEN_SEGMENT_CONFUSIONS)
 _DECIMAL_END = re.compile(r"\.\d{1,2}$")
@@ -235,6 +239,9 @@ def vote(reads: Sequence[Read]) -> tuple[str, float] | None:
     for shape in source:
         by_places[_places(shape[1])] = by_places.get(_places(shape[1]), 0.0) + shapes[shape]
     places = max(by_places, key=lambda p: (by_places[p], p))
+    pointed = {p: w for p, w in by_places.items() if p > 0}
+    if not places and pointed and sum(pointed.values()) >= POINT_SHARE * sum(by_places.values()):
+        places = max(pointed, key=lambda p: (pointed[p], p))
     # Forms of one value differ only in leading zeros: the longest saw the most of the display.
     reading = max(
         (s[1] for s in source if _places(s[1]) == places),
@@ -476,6 +483,27 @@ def decimal_cell_digit(
     return digit if extra[digit] > same and confirmed else None
 
 
+def point_read_by_generic(reading: str, reads: Sequence[Read]) -> bool:
+    """Whether the generic readers (the text detection, the text recognizer) read this
+    value with its point, in two reads or more.
+
+    They drop a faint point far more often than they invent one, so a point they read is
+    there, and the digits after it are the register's decimals: no digit of the decimal
+    cell's crops goes after them (03556.7 stays, not 035567.4). A point only the
+    seven-segment recognizer placed may be a guess at a crop's edge (00293.6 of 002936.2).
+    """
+    if "." not in reading:
+        return False
+    target = _number(reading)
+    seen = 0
+    for read in reads:
+        if _reader_of(read) == "seven-segment recognizer":
+            continue
+        n = normalise(read.text)
+        seen += n is not None and not n[1] and _number(n[0]) == target
+    return seen >= 2
+
+
 def leading_one(reading: str, far_read: str) -> bool:
     """Whether a read of the display widened to the left shows a 1 before ``reading``.
 
@@ -671,7 +699,11 @@ class DisplayReader:
                 if far and leading_one(voted[0], far[0][0]):
                     voted = "1" + voted[0], voted[1]
             point_seen = point_after_digits(voted[0], line.text, reads + cell_reads)
-            tenth = decimal_cell_digit(voted[0], cell_reads, point_seen)
+            tenth = (
+                None
+                if point_read_by_generic(voted[0], reads)
+                else decimal_cell_digit(voted[0], cell_reads, point_seen)
+            )
             if drums:
                 # The unit the page's lines lost; the extraction keeps whole m³ only.
                 line.text, line.confidence = voted[0] + " m³", voted[1]
