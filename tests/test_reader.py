@@ -22,6 +22,7 @@ from meter_reading.reader.display import (
     DisplayReader,
     Read,
     decimal_cell_digit,
+    digitish,
     page_direction,
     point_after_digits,
     read_upside_down,
@@ -119,6 +120,16 @@ def test_a_point_the_recognizers_place_stands_against_their_reads_without_one() 
     lone = [Read("035567", 0.9, True, TEXT_RECOGNIZER_WEIGHT) for _ in range(8)]
     voted = vote([*lone, Read("03556.7", 0.9, True, TEXT_RECOGNIZER_WEIGHT)])
     assert voted is not None and voted[0] == "035567"
+
+
+def test_a_mark_read_beside_the_display_does_not_make_it_a_time() -> None:
+    # 0006804: (a speck after the small tenths cell) is the display, read by the reader and
+    # given its tenths; before, it was taken for a time, skipped, and its seven digits
+    # offered as ok.
+    recognizer = ScriptedRecognizer(("0006804", 0.9))
+    refined, _ = _refined("0006804:", recognizer)
+    assert refined[0].text == "000680.4"
+    assert not digitish("12:30") and not digitish("2026/11/28")
 
 
 def test_leading_zeros_and_point_vote_for_the_same_value() -> None:

@@ -132,7 +132,9 @@ class _DisplayReads:
 
 def digitish(text: str, min_digits: int = 3) -> bool:
     """A line that may be the display (or, with ``min_digits=1``, a piece of it): mostly
-    real digits, not a date/time/fraction."""
+    real digits, not a date/time/fraction. A mark at either end (``0006804:``, a speck
+    beside the display) is not one."""
+    text = text.strip(" :/")
     if "/" in text or ":" in text:
         return False
     digits = sum(c.isdigit() for c in text)
