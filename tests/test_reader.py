@@ -23,6 +23,7 @@ from meter_reading.reader.display import (
     Read,
     decimal_cell_digit,
     digitish,
+    normalise,
     page_direction,
     point_after_digits,
     read_upside_down,
@@ -130,6 +131,17 @@ def test_a_mark_read_beside_the_display_does_not_make_it_a_time() -> None:
     refined, _ = _refined("0006804:", recognizer)
     assert refined[0].text == "000680.4"
     assert not digitish("12:30") and not digitish("2026/11/28")
+
+
+def test_a_unit_glued_to_the_digits_is_a_label_not_a_reason_to_drop_the_read() -> None:
+    # The text recognizer reads the line with its unit (5974.3kWh); the text detection
+    # reads the k as a 1 in some of its reads. The recognizer's reads count.
+    reads = [Read("5974.3kWh", 0.9, True, TEXT_RECOGNIZER_WEIGHT) for _ in range(5)]
+    reads += [Read("5974.31w.h", 0.8, False), Read("5974.31h", 0.94, False)]
+    reads += [Read("5974.3W.h", 0.76, False)]
+    voted = vote(reads)
+    assert voted is not None and voted[0] == "5974.3"
+    assert normalise("2050.9KW") == ("2050.9", False)
 
 
 def test_leading_zeros_and_point_vote_for_the_same_value() -> None:

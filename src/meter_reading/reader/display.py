@@ -94,6 +94,7 @@ AGREED = 0.95
 POINT_SHARE = 0.25
 
 _CONFUSIONS = str.maketrans(SEVEN_SEGMENT_CONFUSIONS)
+_GLUED_UNIT = re.compile(r"(?i)(?<=[\d.,])(kwh|kw|wh|kvah|kvarh)\W*$")
 _DECIMAL_END = re.compile(r"\.\d{1,2}$")
 # A cubic-metre register (water, gas): number drums, not seven segments.
 _CUBIC_METRES = re.compile(r"(?i)(\bm(3|³)\b|\dm(3|³)?$)")
@@ -148,6 +149,9 @@ def normalise(text: str) -> tuple[str, bool] | None:
     Returns (reading, incomplete): ``incomplete`` when the read ends with a decimal
     point whose digit was not read. None when the read is not mostly digits.
     """
+    # The unit glued to the digits (5974.3kWh, as a recognizer reads the line) is a label
+    # after them, as it is when read apart.
+    text = _GLUED_UNIT.sub("", text)
     tokens = text.split()
     while tokens and not any(c.isdigit() for c in tokens[-1]):
         tokens.pop()  # a unit or label after the digits ("03662.0 kWh")
