@@ -353,6 +353,31 @@ def test_a_slanted_photo_is_straightened_before_the_register_is_chosen() -> None
     assert display.box.height * 600 == pytest.approx(60, abs=1)
 
 
+def _textract_line(
+    text: str, left: float, top: float, right: float, bottom: float
+) -> dict[str, Any]:
+    corners = [(left, top), (right, top), (right, bottom), (left, bottom)]
+    return {
+        "BlockType": "LINE",
+        "Text": text,
+        "Confidence": 99.0,
+        "Geometry": {"Polygon": [{"X": x, "Y": y} for x, y in corners]},
+    }
+
+
+def test_a_register_the_display_reader_never_read_is_never_offered_as_sure() -> None:
+    # Textract read the display's line with words around the digits, so the reader did not
+    # take it for the display: no vote, no register format. Its 99% must not make the seven
+    # digits (the tenths among them) a sure reading.
+    blocks = [
+        _textract_line("TOTAL 0006804 kWh CUM", 0.1, 0.3, 0.9, 0.55),
+        _textract_line("Genus", 0.4, 0.05, 0.6, 0.12),
+    ]
+    result = read_meter(_jpeg(800, 600), blocks, DisplayReader(ScriptedRecognizer(("", 0.0))))
+    assert result.reading == "0006804"
+    assert result.status == "uncertain" and result.confidence <= 0.5
+
+
 # --- photos and crops ----------------------------------------------------------------
 
 

@@ -732,6 +732,7 @@ class DisplayReader:
                 line.text, line.confidence = with_tenths(*voted)
             if readers_agree(line.text, reads):
                 line.confidence = max(line.confidence, AGREED)
+            line.read_as_display = True
             widest = extend(line.quad, 0.5, 1.5, 0.1)
             # Pieces of the same display found separately (a cut-off "13", the small
             # decimal digit) are part of the voted read now: drop them.

@@ -23,6 +23,8 @@ class TextLine:
     text: str
     confidence: float  # 0..1
     quad: Quad  # in pixels of the photo
+    #: Whether the display reader read this line (its crops, recognizers and votes).
+    read_as_display: bool = False
 
     @property
     def height(self) -> float:

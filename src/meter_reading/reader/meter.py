@@ -10,6 +10,8 @@ import functools
 import logging
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from meter_reading.domain.blocks import BoundingBox, TextBlock
@@ -17,6 +19,9 @@ from meter_reading.domain.extraction import ReadingResult, extract_reading
 from meter_reading.reader.display import DisplayReader, upright
 from meter_reading.reader.image import NotAPhoto, decode
 from meter_reading.reader.lines import TextLine, lines_from_textract, quad_width
+
+#: The highest confidence of an electricity register the display reader never read.
+UNREAD_REGISTER = 0.5
 
 if TYPE_CHECKING:
     from meter_reading.reader.recognizer import DisplayRecognizer
@@ -85,7 +90,30 @@ def read_meter(
     width, height = image.size
     lines = lines_from_textract(raw_blocks, width, height)
     refined, direction = display_reader.refine(image, lines)
-    return extract_reading(upright_blocks(refined, direction, width, height))
+    result = extract_reading(upright_blocks(refined, direction, width, height))
+    if result.status == "ok" and result.unit == "kWh" and not _read_as_display(result, refined):
+        # The register the extraction chose is a line the display reader never read (it did
+        # not look like the display to it): no vote, no recognizer, no register format stands
+        # behind its digits or its point. The household is asked.
+        return replace(
+            result,
+            status="uncertain",
+            confidence=min(result.confidence, UNREAD_REGISTER),
+            reason="low_confidence",
+        )
+    return result
+
+
+def _read_as_display(result: ReadingResult, lines: Iterable[TextLine]) -> bool:
+    value = result.value
+    return any(ln.read_as_display and _number(ln.text) == value for ln in lines)
+
+
+def _number(text: str) -> Decimal | None:
+    try:
+        return Decimal("".join(c for c in text if c.isdigit() or c == "."))
+    except InvalidOperation:
+        return None
 
 
 @functools.cache
