@@ -276,11 +276,11 @@ def readers_agree(reading: str, reads: Sequence[Read]) -> bool:
     for the value to be wrong. The two generic readers agreeing is not enough: glare hiding
     a 9's top bar fools both alike (1804.5 for 1809.5).
     """
-    target = _number(reading)
+    target = reading_number(reading)
     by_reader: dict[str, list[bool]] = {}
     for read in reads:
         n = normalise(read.text)
-        same = n is not None and not n[1] and _number(n[0]) == target
+        same = n is not None and not n[1] and reading_number(n[0]) == target
         by_reader.setdefault(_reader_of(read), []).append(same)
 
     def most(reader: str) -> bool:
@@ -294,7 +294,8 @@ def readers_agree(reading: str, reads: Sequence[Read]) -> bool:
     )
 
 
-def _number(reading: str) -> Decimal | None:
+def reading_number(reading: str) -> Decimal | None:
+    """A reading's value (``002936.2`` -> 2936.2); None if it is no number."""
     try:
         return Decimal(reading)
     except InvalidOperation:
@@ -500,13 +501,13 @@ def point_read_by_generic(reading: str, reads: Sequence[Read]) -> bool:
     """
     if "." not in reading:
         return False
-    target = _number(reading)
+    target = reading_number(reading)
     seen = 0
     for read in reads:
         if _reader_of(read) == "seven-segment recognizer":
             continue
         n = normalise(read.text)
-        seen += n is not None and not n[1] and _number(n[0]) == target
+        seen += n is not None and not n[1] and reading_number(n[0]) == target
     return seen >= 2
 
 
@@ -536,8 +537,8 @@ def unconfirmed_hundredths(reading: str, reads: Sequence[Read]) -> bool:
     if _places(reading) != 2:
         return False
     detected = [n[0] for read in reads if not read.by_recognizer and (n := normalise(read.text))]
-    shorter = _number(reading[:-1])
-    return any(_places(d) == 1 and _number(d) == shorter for d in detected) and not any(
+    shorter = reading_number(reading[:-1])
+    return any(_places(d) == 1 and reading_number(d) == shorter for d in detected) and not any(
         _places(d) == 2 for d in detected
     )
 
@@ -668,7 +669,7 @@ class DisplayReader:
             oriented = self._orient_without_words(image, cands[0])
             lines = [oriented if ln is cands[0] else ln for ln in lines]
             cands[0] = oriented
-            direction = (round(oriented.direction / 90.0) % 4) * 90.0
+            direction = _quarter_turn(oriented)
         joined = joined_pieces(cands[0], [ln for ln in lines if ln is not cands[0]])
         lines = [joined if ln is cands[0] else ln for ln in lines]
         cands[0] = joined
@@ -691,7 +692,7 @@ class DisplayReader:
                 if not seen_turned.upside_down:
                     lines = [other if ln is line else ln for ln in lines]
                     line, seen = other, seen_turned
-                    direction = (round(line.direction / 90.0) % 4) * 90.0
+                    direction = _quarter_turn(line)
             reads, cell_reads = seen.reads, seen.cell_reads
             voted = vote(reads)
             if voted is None:
@@ -776,6 +777,11 @@ class DisplayReader:
         if turned_at_end > at_end or (turned_at_end == at_end and turned_glyphs):
             return turned_line(line)
         return line
+
+
+def _quarter_turn(line: TextLine) -> float:
+    """The line's reading direction to the nearest quarter turn: 0, 90, 180 or 270."""
+    return (round(line.direction / 90.0) % 4) * 90.0
 
 
 def turned_line(line: TextLine) -> TextLine:

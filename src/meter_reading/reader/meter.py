@@ -11,12 +11,11 @@ import logging
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from meter_reading.domain.blocks import BoundingBox, TextBlock
 from meter_reading.domain.extraction import ReadingResult, extract_reading
-from meter_reading.reader.display import DisplayReader, upright
+from meter_reading.reader.display import DisplayReader, reading_number, upright
 from meter_reading.reader.image import NotAPhoto, decode
 from meter_reading.reader.lines import TextLine, lines_from_textract, quad_width
 
@@ -106,14 +105,7 @@ def read_meter(
 
 def _read_as_display(result: ReadingResult, lines: Iterable[TextLine]) -> bool:
     value = result.value
-    return any(ln.read_as_display and _number(ln.text) == value for ln in lines)
-
-
-def _number(text: str) -> Decimal | None:
-    try:
-        return Decimal("".join(c for c in text if c.isdigit() or c == "."))
-    except InvalidOperation:
-        return None
+    return any(ln.read_as_display and reading_number(ln.text) == value for ln in lines)
 
 
 @functools.cache
