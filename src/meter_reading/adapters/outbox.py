@@ -64,6 +64,19 @@ def _entry(item: dict[str, Any]) -> OutboxEntry:
     )
 
 
+def _pending_row(message_id: str, body: str) -> dict[str, Any]:
+    """A new outbox row: PENDING, in the pending index, never attempted."""
+    created_at = utc_now()
+    return {
+        "message_id": message_id,
+        "body": body,
+        "status": OutboxStatus.PENDING.value,
+        "created_at": created_at,
+        "pending": pending_key(created_at, message_id),
+        "attempts": 0,
+    }
+
+
 def _client_and_name(table: Any) -> tuple[Any, str]:
     """The low-level client and table name the drain reads and writes typed values with.
 
@@ -129,18 +142,9 @@ class Outbox:
     # -- the publish step ---------------------------------------------------------------
     def add(self, message_id: str, body: str, error: str) -> OutboxStatus:
         """Keep the message PENDING (unless it is already here); its status afterwards."""
-        created_at = utc_now()
         try:
             self.table.put_item(
-                Item={
-                    "message_id": message_id,
-                    "body": body,
-                    "status": OutboxStatus.PENDING.value,
-                    "created_at": created_at,
-                    "pending": pending_key(created_at, message_id),
-                    "attempts": 0,
-                    "last_error": error[:1000],
-                },
+                Item=_pending_row(message_id, body) | {"last_error": error[:1000]},
                 # A replayed Catch must not reset a message that was already sent.
                 ConditionExpression="attribute_not_exists(message_id)",
             )
@@ -161,21 +165,12 @@ class Outbox:
         """
         now = epoch_now() if now is None else now
         until = int(now) + lease_seconds
-        created_at = utc_now()
         try:
             self.table.put_item(
-                Item={
-                    "message_id": message_id,
-                    "body": body,
-                    "status": OutboxStatus.PENDING.value,
-                    "created_at": created_at,
-                    # In the pending index from the start: should the step die holding the
-                    # lease, the drain sees the row once the lease has run out.
-                    "pending": pending_key(created_at, message_id),
-                    "attempts": 0,
-                    "lease_owner": owner,
-                    "lease_expires": until,
-                },
+                # In the pending index from the start: should the step die holding the
+                # lease, the drain sees the row once the lease has run out.
+                Item=_pending_row(message_id, body)
+                | {"lease_owner": owner, "lease_expires": until},
                 ConditionExpression="attribute_not_exists(message_id)",
             )
             return Claim.CLAIMED
