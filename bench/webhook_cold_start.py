@@ -11,7 +11,7 @@ the time to exit; both are printed):
 - cold start: import functions/receive/app.py and answer one signed photo webhook (a
   fresh MessageSid each time) the way API Gateway hands it over: the auth token from the
   Parameters and Secrets extension, the inbound-message claim, the household's
-  conversation, the reading row, StartExecution, the claim's answer.
+  conversation, StartExecution, the claim's answer.
 
 The webhook's code runs as Lambda runs it: the shared code layer as `sam build` makes it
 (src/Makefile: compiled to bytecode, without local/), and app.py compiled at start (Lambda

@@ -15,6 +15,7 @@ from meter_reading.adapters.storage import CloudFrontPhotoLinks, PhotoStore, Pre
 from meter_reading.adapters.tables import (
     ConfirmationRepository,
     InboundMessages,
+    InboundPhoto,
     PendingConfirmation,
     ReadingNotFound,
     ReadingRepository,
@@ -66,13 +67,16 @@ def test_a_reading_goes_from_raw_to_confirmed(aws: None) -> None:
     assert rejected["confirmed"] is False
 
 
-def test_a_failure_marks_the_reading_the_webhook_made_and_never_makes_one_up(aws: None) -> None:
+def test_a_failure_marks_the_received_reading_and_never_makes_one_up(aws: None) -> None:
     readings = ReadingRepository(_readings())
-    readings.receive("MM1", "whatsapp:+27821234567")
-    readings.receive("MM1", "whatsapp:+27829999999")  # a retried webhook changes nothing
+    photo = InboundPhoto("whatsapp:+27821234567", "2026-11-28T10:00:00.000+00:00", "u", "")
+    readings.receive("MM1", photo)
+    # A retried first step changes nothing.
+    readings.receive("MM1", photo._replace(sender="whatsapp:+27829999999"))
 
     failed = readings.fail("MM1", "UntrustedMediaUrl: not Twilio's")
     assert failed["status"] == "FAILED" and failed["sender"] == "whatsapp:+27821234567"
+    assert failed["created_at"] == "2026-11-28T10:00:00.000+00:00"
     assert failed["status_detail"] == "UntrustedMediaUrl: not Twilio's"
     with pytest.raises(ReadingNotFound):
         readings.fail("MM2", "Unknown: ")

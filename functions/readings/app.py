@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from meter_reading import observability, wiring
-from meter_reading.adapters.tables import ReadingNotFound
+from meter_reading.adapters.tables import ReadingNotFound, UnknownMessage
 from meter_reading.domain import plausibility
 from meter_reading.domain.dialogue import Decision
 from meter_reading.domain.records import ReadingSource, ReadingStatus
@@ -166,6 +166,22 @@ def set_status(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return _outcome(event["reading_id"], status, record)
 
 
+def _fail(reading_id: str, detail: str) -> dict[str, Any] | None:
+    """The reading marked FAILED; made first from its photo message where the execution's
+    first step failed before making it. None if there is no such message."""
+    readings = wiring.readings()
+    try:
+        return readings.fail(reading_id, detail)
+    except ReadingNotFound:
+        pass
+    try:
+        photo = wiring.inbound().photo(reading_id)
+    except UnknownMessage:
+        return None
+    readings.receive(reading_id, photo)
+    return readings.fail(reading_id, detail)
+
+
 @tracer.capture_lambda_handler(capture_response=False)
 @observability.published(metrics)
 @observability.published(ocr_metrics)
@@ -174,10 +190,9 @@ def set_status(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 def record_failure(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     error = event.get("error") or {}
     detail = _error_detail(error) or "Unknown: "
-    try:
-        record = wiring.readings().fail(event["reading_id"], detail)
-    except ReadingNotFound:
-        # Only an execution started by hand has no reading: there is nothing to mark.
+    record = _fail(event["reading_id"], detail)
+    if record is None:
+        # Only an execution started by hand has no photo message: there is nothing to mark.
         logger.error("no reading to mark failed", extra={"detail": detail})
         return {"reading_id": event["reading_id"], "status": None}
     wiring.confirmations().clear(str(record["sender"]), event["reading_id"])

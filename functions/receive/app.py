@@ -201,9 +201,7 @@ def _now() -> str:
 
 def _start_reading(message_sid: str, sender: str, photo: PhotoMessage) -> tuple[str, str]:
     config = wiring.current_settings()
-    # The reading exists, with its household, before anything can fail: every later step,
-    # the failure path included, updates it and never has to make it up.
-    wiring.readings().receive(message_sid, sender)
+    # The execution's first step makes the reading row from the stored message.
     expires = int(time.time()) + config.confirmation_timeout_seconds + 3600
     replaced = wiring.confirmations().note_photo(sender, message_sid, expires_at_epoch=expires)
     if replaced is not None:

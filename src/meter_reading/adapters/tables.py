@@ -199,8 +199,8 @@ class ReadingRepository:
     def fail(self, reading_id: str, detail: str) -> dict[str, Any]:
         """FAILED with the error; ReadingNotFound if there is no such reading.
 
-        The webhook made the reading, with its household and time, before the execution
-        started: a failure updates it and never makes one up (a row without a household).
+        The reading is made, with its household and time, from the inbound message (see
+        receive): a failure updates it and never makes one up (a row without a household).
         """
         return self.set_status(reading_id, ReadingStatus.FAILED, detail=detail)
 
@@ -255,20 +255,22 @@ class ReadingRepository:
             },
         )
 
-    def receive(self, reading_id: str, sender: str) -> None:
-        """The reading of a photo just received (RECEIVED), with its household and time.
+    def receive(self, reading_id: str, photo: InboundPhoto) -> None:
+        """The reading of a photo just received (RECEIVED), with its household and the time
+        the photo reached us.
 
-        Made once, by the webhook, before the execution starts: every step after it updates
-        this record and none creates one. A webhook retried after it made it changes nothing.
+        Made by the execution's first step before it does anything else (and by the failure
+        step if that first step never ran): every other step updates this record and none
+        creates one. Made again, it changes nothing.
         """
         try:
             self.table.put_item(
                 Item={
                     "reading_id": reading_id,
-                    "sender": sender,
+                    "sender": photo.sender,
                     "status": ReadingStatus.RECEIVED.value,
                     "confirmed": False,
-                    "created_at": utc_now_precise(),
+                    "created_at": photo.received_at,
                 },
                 ConditionExpression="attribute_not_exists(reading_id)",
             )
@@ -451,6 +453,13 @@ class InboundMessage(NamedTuple):
     reply: str | None  # the text our TwiML answer carried (None: no text)
 
 
+class InboundPhoto(NamedTuple):
+    sender: str
+    received_at: str  # utc_now_precise() when the webhook took the message
+    url: str  # Twilio's media URL
+    content_type: str  # as Twilio declared it
+
+
 class InboundMessages:
     """Every message a household sent us, keyed by Twilio's MessageSid: acted on at most once.
 
@@ -523,14 +532,19 @@ class InboundMessages:
             raise UnknownMessage(f"no inbound message {message_sid}")
         return message.sender
 
-    def photo(self, message_sid: str) -> tuple[str, str]:
-        """(media URL, content type) of the photo this message carried."""
+    def photo(self, message_sid: str) -> InboundPhoto:
+        """The photo this message carried, who sent it and when it reached us."""
         item = self.table.get_item(Key={"message_sid": message_sid}, ConsistentRead=True).get(
             "Item"
         )
         if item is None or not item.get("photo_url"):
             raise UnknownMessage(f"no photo in inbound message {message_sid}")
-        return str(item["photo_url"]), str(item.get("photo_content_type", ""))
+        return InboundPhoto(
+            sender=str(item["sender"]),
+            received_at=str(item["received_at"]),
+            url=str(item["photo_url"]),
+            content_type=str(item.get("photo_content_type", "")),
+        )
 
 
 class UnknownMessage(Exception):

@@ -6,7 +6,7 @@ from enum import StrEnum
 
 
 class ReadingStatus(StrEnum):
-    # The photo is in and being read (made by the webhook, before the execution starts).
+    # The photo is in and being read (made by the execution's first step from the message).
     RECEIVED = "RECEIVED"
     AWAITING_CONFIRMATION = "AWAITING_CONFIRMATION"
     CONFIRMED = "CONFIRMED"
