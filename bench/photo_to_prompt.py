@@ -8,7 +8,7 @@ OCR models), then `--runs` readings of the same photo, one after the other. Each
 the photo's webhook to the end of the question's Lambda (the prompt handed to Twilio), split
 into:
 
-- webhook: the receive handler answering Twilio (claims, the reading row, StartExecution);
+- webhook: the receive handler answering Twilio (the claim, the household's note, StartExecution);
 - OCR: the Textract stand-in's work for the reading: the asynchronous job on the photo, and
   the extract step's DetectDocumentText on its display crops (Textract, in AWS);
 - the rest: everything else (our other steps, moto's interpreter, the SNS hand-over).
