@@ -1,4 +1,4 @@
-"""Every DynamoDB and S3 call a function makes is one its IAM policy in template.yaml allows.
+"""Every DynamoDB, S3 and SSM call a function makes is one its IAM policy in template.yaml allows.
 
 Locally nothing checks IAM (moto allows everything), so a handler that starts writing to a
 table its role may not write to passes every other test and fails in AWS with
@@ -7,7 +7,7 @@ a photo superseded by a newer one, a NO, an unreadable photo, HELP/STATUS/HISTOR
 execution's first step failing, the outbox drained) while a botocore hook notes each call
 with the function that made it; each call's IAM action and resource must be allowed by a
 statement of that function's policies (inline statements and the managed policies it
-references). DynamoDB and S3 only: there the code picks the table, index and key.
+references). DynamoDB, S3 and SSM: there the code picks the table, index, key or secret.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 from conftest import AMQP_URL, BillingQueue
 from faults import Fault, Faults
 
+from meter_reading import wiring
 from meter_reading.local.aws_hooks import current_invocation
 from meter_reading.local.runtime import LocalPipeline
 from meter_reading.local.sample_photo import render_blank_photo, render_meter_photo
@@ -33,6 +34,7 @@ SECOND = "whatsapp:+27821110012"
 THIRD = "whatsapp:+27821110013"
 FOURTH = "whatsapp:+27821110014"
 SENDER_INDEX = "sender-created-index"
+TOKEN = "TwilioAuthTokenParameterName"
 
 #: S3 operations -> the IAM action that authorises them.
 _S3_ACTIONS = {
@@ -50,7 +52,8 @@ class Call(NamedTuple):
 
 
 def _logical_names(template: dict[str, Any]) -> dict[str, str]:
-    """Physical table and bucket names (as the local runtime set them) -> logical ids."""
+    """Physical table, bucket and parameter names (as the local runtime set them) -> the
+    template's logical ids (resources, or parameters naming an SSM parameter)."""
     variables: dict[str, Any] = dict(template["Globals"]["Function"]["Environment"]["Variables"])
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Serverless::Function":
@@ -68,6 +71,9 @@ def _resource_pattern(resource: Any) -> str | None:
         logical, attribute = resource["Fn::GetAtt"]
         return str(logical) if attribute == "Arn" else None
     text = resource.get("Fn::Sub") if isinstance(resource, dict) else None
+    if isinstance(text, str) and ":ssm:" in text and ":parameter${" in text:
+        # arn:...:parameter${TwilioAuthTokenParameterName}: the parameter the template names
+        return "ssm-parameter/" + text.split(":parameter${", 1)[1].rstrip("}")
     if isinstance(text, str) and text.startswith("${") and ".Arn}" in text:
         logical, rest = text[2:].split(".Arn}", 1)
         return logical + rest
@@ -103,15 +109,21 @@ def allowed(template: dict[str, Any], call: Call) -> bool:
 
 
 class CallRecorder:
-    """Notes each DynamoDB and S3 call made while a function is being served."""
+    """Notes each DynamoDB, S3 and SSM call made while a function is being served."""
 
     def __init__(self, pipeline: LocalPipeline, names: dict[str, str]) -> None:
         self.calls: set[Call] = set()
         self._names = names
         self._lock = threading.Lock()
+        # Each function in Lambda reads its secrets in its own process; in this one the
+        # first to read one would keep it for all. Forgotten after every invocation, each
+        # function's own read is seen.
+        assert pipeline.lambdas is not None
+        pipeline.lambdas.observers.append(lambda *_: wiring.reset())
         self._removers = [
             pipeline.intercept("before-parameter-build.dynamodb", self._dynamodb),
             pipeline.intercept("before-parameter-build.s3", self._s3),
+            pipeline.intercept("before-parameter-build.ssm", self._ssm),
         ]
 
     def remove(self) -> None:
@@ -139,6 +151,10 @@ class CallRecorder:
             if params.get("IndexName"):
                 resource += f"/index/{params['IndexName']}"
             self._note(action, resource)
+
+    def _ssm(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        for name in params.get("Names") or [params.get("Name", "(no name)")]:
+            self._note(f"ssm:{model.name}", f"ssm-parameter/{self._names.get(name, name)}")
 
     def _s3(self, model: Any, params: dict[str, Any], **_: Any) -> None:
         action = _S3_ACTIONS.get(model.name, f"s3:{model.name} (add its IAM action here)")
@@ -194,6 +210,7 @@ def test_every_call_a_function_makes_is_allowed_by_its_policies(
     functions = {call.function for call in recorder.calls}
     # The paths above reach the webhook, the first step and the failure step at least.
     assert {"ReceiveFunction", "FetchPhotoFunction", "RecordFailureFunction"} <= functions
+    assert any(call.action == "ssm:GetParameter" for call in recorder.calls)  # the secrets
     denied = sorted(call for call in recorder.calls if not allowed(template, call))
     assert not denied, "calls template.yaml's policies do not allow:\n" + "\n".join(
         f"  {call.function}: {call.action} on {call.resource}" for call in denied
@@ -213,6 +230,8 @@ def test_every_call_a_function_makes_is_allowed_by_its_policies(
             True,
         ),
         (Call("ReceiveFunction", "dynamodb:Query", "ReadingsTable"), False),
+        (Call("SendMessageFunction", "ssm:GetParameter", f"ssm-parameter/{TOKEN}"), True),
+        (Call("SaveReadingFunction", "ssm:GetParameter", f"ssm-parameter/{TOKEN}"), False),
     ],
 )
 def test_the_policy_check_tells_allowed_from_denied(call: Call, expected: bool) -> None:
