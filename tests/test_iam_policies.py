@@ -118,9 +118,11 @@ class CallRecorder:
         # Each function in Lambda reads its secrets in its own process; in this one the
         # first to read one would keep it for all. Forgotten after every invocation, each
         # function's own read is seen.
-        assert pipeline.lambdas is not None
-        pipeline.lambdas.observers.append(lambda *_: wiring.reset())
+        lambdas = pipeline.lambdas
+        assert lambdas is not None
+        lambdas.observers.append(self._forget_secrets)
         self._removers = [
+            lambda: lambdas.observers.remove(self._forget_secrets),
             pipeline.intercept("before-parameter-build.dynamodb", self._dynamodb),
             pipeline.intercept("before-parameter-build.s3", self._s3),
             pipeline.intercept("before-parameter-build.ssm", self._ssm),
@@ -129,6 +131,10 @@ class CallRecorder:
     def remove(self) -> None:
         for remove in self._removers:
             remove()
+
+    @staticmethod
+    def _forget_secrets(*_: Any) -> None:
+        wiring.reset()
 
     def _note(self, action: str, resource: str) -> None:
         invocation = current_invocation()
