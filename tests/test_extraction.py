@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from meter_reading.domain.blocks import BoundingBox, TextBlock
-from meter_reading.domain.extraction import ReadingResult, extract_reading
+from meter_reading.domain.extraction import ReadingResult, extract_reading, shows_electricity_meter
 
 
 def line(
@@ -244,3 +244,36 @@ def test_electricity_keeps_the_point_where_the_register_prints_it() -> None:
     )
     assert (result.reading, result.unit, result.meter_type) == ("02050.9", "kWh", "electricity")
     assert result.value == Decimal("2050.9")
+
+
+@pytest.mark.parametrize(
+    ("texts", "shown"),
+    [
+        (["5974.3kWh"], True),
+        (["Genus", "kW", "h"], True),
+        (["1000 imp/kWh"], True),
+        (["5974.3W.h"], True),  # the k lost
+        (["kVArh"], True),
+        (["43.00", "ES"], False),
+        (["KWIKSPAR", "Who"], False),
+        (["0531", "x0.001"], False),
+    ],
+)
+def test_the_page_shows_an_electricity_meter_by_its_unit_or_constant(
+    texts: list[str], shown: bool
+) -> None:
+    assert shows_electricity_meter(texts) is shown
+
+
+def test_a_padding_zero_too_many_does_not_lose_the_register() -> None:
+    # The display's frame read as one more padding cell: nine digits, more than any register
+    # has, but the value is the same. The serial number must not win instead.
+    blocks = face(
+        line("00003186.5 kWh", 0.15, 0.30, 0.6, 0.25),
+        line("No. 1500", 0.15, 0.60, 0.3, 0.05),
+    )
+    result = extract_reading(blocks)
+    assert result.value == Decimal("3186.5")
+    assert result.reading == "0003186.5"
+    # Surplus digits that are not zeros are no padding: nothing to read there.
+    assert extract_reading(face(line("12003186.5 kWh", 0.15, 0.30, 0.6, 0.25))).reading is None

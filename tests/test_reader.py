@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from meter_reading.domain.extraction import extract_reading
+from meter_reading.domain.extraction import ReadingResult, extract_reading
 from meter_reading.reader.display import (
     AGREED,
     DECIMAL_CELLS,
@@ -33,7 +33,12 @@ from meter_reading.reader.display import (
 )
 from meter_reading.reader.image import RGBArray, crop, decode
 from meter_reading.reader.lines import TextLine, lines_from_textract, turned
-from meter_reading.reader.meter import read_meter, upright_blocks
+from meter_reading.reader.meter import (
+    SHORT_READING,
+    UNIT_UNSEEN,
+    read_meter,
+    upright_blocks,
+)
 
 TEXTRACT_SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "textract-samples"
 
@@ -682,3 +687,48 @@ def test_a_value_the_seven_segment_and_a_generic_reader_read_is_offered_as_sure(
     # The two generic readers alone can be fooled alike (glare over a 9's top bar).
     assert not readers_agree("2050.9", [reads[0], reads[2]])
     assert not readers_agree("2050.9", [*reads, Read("2054.9", 0.9, True), Read("2064.9", 1, True)])
+
+
+def _agreed_read(display: str, word: str) -> ReadingResult:
+    """A photo whose display every reader reads as ``display``, beside ``word``."""
+    blocks = [
+        _textract_line(display, 0.1, 0.3, 0.7, 0.6),
+        _textract_line(word, 0.72, 0.5, 0.9, 0.6),
+    ]
+    reader = DisplayReader(
+        ScriptedRecognizer((display, 0.9)),
+        _banded_text_detection([], lambda band: display),
+        ScriptedRecognizer((display, 0.9)),
+    )
+    return read_meter(_jpeg(800, 600), blocks, reader)
+
+
+@pytest.mark.parametrize(
+    ("word", "status"),
+    [
+        ("kWh", "ok"),
+        ("1000 imp/kWh", "ok"),
+        ("kW h", "ok"),
+        ("Genus", "uncertain"),
+        ("ES", "uncertain"),
+    ],
+)
+def test_a_sure_kwh_reading_needs_the_page_to_show_an_electricity_meter(
+    word: str, status: str
+) -> None:
+    # Every reader agrees, but kWh is only the default where nothing on the page shows an
+    # electricity meter: a fuel pump's display whose LITRES went unread (``ES``) reads just
+    # like a register. The household is asked instead of told.
+    result = _agreed_read("04300.5", word)
+    assert (result.reading, result.unit, result.status) == ("04300.5", "kWh", status)
+    if status == "uncertain":
+        assert result.confidence <= UNIT_UNSEEN
+
+
+def test_a_reading_shorter_than_a_register_is_asked_about_however_sure_the_readers() -> None:
+    # Every reader can drop a thin leading 1 alike (192.7 for 1192.7): four digits are
+    # fewer than a register's cells, so the household is asked.
+    short = _agreed_read("192.7", "kWh")
+    assert (short.reading, short.status) == ("192.7", "uncertain")
+    assert short.confidence <= SHORT_READING
+    assert _agreed_read("1192.7", "kWh").status == "ok"

@@ -27,8 +27,8 @@ How a reading is chosen:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
@@ -119,6 +119,11 @@ _UNIT_SUFFIX = re.compile(r"^(k?w\s*h?|h|kvah|m3|m)$", re.IGNORECASE)
 # Words of displays that are not utility meters (fuel pumps, shop scales, taxi meters).
 _NOT_A_METER = re.compile(r"\b(litres?|liters?|ltrs?|gallons?|price|amount|sale)\b", re.IGNORECASE)
 _GAS = re.compile(r"\bgas\b", re.IGNORECASE)
+# What shows an electricity meter: its unit (kWh, kW h, a glued 5974.3kWh) or its
+# constant (imp/kWh).
+_ELECTRICITY_MARK = re.compile(
+    r"k\s*w\s*h|k\s*w(?![a-z])|kvar?h|(?<![a-z])w\s*\.?\s*h\b", re.IGNORECASE
+)
 _UNIT_M3 = re.compile(r"^(m3|m³|m\^3)$", re.IGNORECASE)
 # A water meter's sub-dial factors (x0.1 .. x0.0001 m³ a turn, after an x or the multiplication
 # sign, u00d7); no electricity meter prints them.
@@ -434,6 +439,19 @@ def _merge_neighbours(g: _Group, words: list[_Word], used: set[int]) -> _Group:
     return g
 
 
+def _without_surplus_zeros(g: _Group) -> _Group:
+    """A group of more digits than a register has, where the surplus are leading zeros (the
+    display's frame read as one more padding cell: ``00003186.5``), without them: the value
+    is the same."""
+    surplus = len(g.digits) - MAX_DIGITS
+    if surplus <= 0 or g.digits[:surplus].strip("0"):
+        return g
+    if g.decimal_at is not None and g.decimal_at <= surplus:
+        return g
+    decimal_at = None if g.decimal_at is None else g.decimal_at - surplus
+    return replace(g, digits=g.digits[surplus:], decimal_at=decimal_at)
+
+
 def _candidates(blocks: Sequence[TextBlock]) -> tuple[list[_Candidate], bool]:
     words = _words_from_blocks(blocks)
     groups: list[_Group] = []
@@ -459,7 +477,7 @@ def _candidates(blocks: Sequence[TextBlock]) -> tuple[list[_Candidate], bool]:
             continue
         if _rejected_by_context(g, words):
             continue
-        g = _merge_neighbours(g, words, used | {g.word_index})
+        g = _without_surplus_zeros(_merge_neighbours(g, words, used | {g.word_index}))
         n = len(g.digits)
         if not MIN_DIGITS <= n <= MAX_DIGITS:
             continue
@@ -502,6 +520,12 @@ def _unit_of_page(blocks: Sequence[TextBlock]) -> str | None:
     if any(DIAL_FACTOR.match(b.text.strip()) for b in blocks):
         return "m³"
     return None
+
+
+def shows_electricity_meter(texts: Iterable[str]) -> bool:
+    """Whether any of the page's texts shows an electricity meter: its unit (kWh, kW h, a
+    glued ``5974.3kWh``) or its constant (imp/kWh)."""
+    return any(_ELECTRICITY_MARK.search(t) for t in texts)
 
 
 def _meter_type(unit: str | None, blocks: Sequence[TextBlock]) -> MeterType:

@@ -14,13 +14,28 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from meter_reading.domain.blocks import BoundingBox, TextBlock
-from meter_reading.domain.extraction import ReadingResult, extract_reading
+from meter_reading.domain.extraction import (
+    ReadingResult,
+    extract_reading,
+    shows_electricity_meter,
+)
 from meter_reading.reader.display import DisplayReader, reading_number, upright
 from meter_reading.reader.image import NotAPhoto, decode
 from meter_reading.reader.lines import TextLine, lines_from_textract, quad_width
 
 #: The highest confidence of an electricity register the display reader never read.
 UNREAD_REGISTER = 0.5
+#: The highest confidence of a kWh reading on a page where the text detection read nothing
+#: that shows an electricity meter (no kWh, no imp/kWh): kWh is then only the default,
+#: and the display may be a fuel pump's or a scale's whose label went unread.
+UNIT_UNSEEN = 0.85
+#: Fewest digits of a kWh reading offered as sure: registers print five cells or more (four
+#: whole kWh and the tenths, or more). A shorter read may have lost a cell, most often a
+#: leading thin 1 (a seven-segment 1 lights only its cell's right side), and every reader
+#: can lose it alike (192.7 for 1192.7).
+SURE_FROM_DIGITS = 5
+#: The highest confidence of a kWh reading shorter than that.
+SHORT_READING = 0.85
 
 if TYPE_CHECKING:
     from meter_reading.reader.recognizer import DisplayRecognizer
@@ -88,19 +103,32 @@ def read_meter(
         return ReadingResult("unreadable", None, "kWh", 0.0, "not_a_photo")
     width, height = image.size
     lines = lines_from_textract(raw_blocks, width, height)
+    # As the text detection read the page: the display reader rewrites the display's line.
+    electricity_shown = shows_electricity_meter(ln.text for ln in lines)
     refined, direction = display_reader.refine(image, lines)
     result = extract_reading(upright_blocks(refined, direction, width, height))
-    if result.status == "ok" and result.unit == "kWh" and not _read_as_display(result, refined):
+    if result.status != "ok" or result.unit != "kWh":
+        return result
+    if not _read_as_display(result, refined):
         # The register the extraction chose is a line the display reader never read (it did
         # not look like the display to it): no vote, no recognizer, no register format stands
         # behind its digits or its point. The household is asked.
-        return replace(
-            result,
-            status="uncertain",
-            confidence=min(result.confidence, UNREAD_REGISTER),
-            reason="low_confidence",
-        )
+        return _asked(result, UNREAD_REGISTER)
+    if not electricity_shown:
+        return _asked(result, UNIT_UNSEEN)
+    if sum(c.isdigit() for c in result.reading or "") < SURE_FROM_DIGITS:
+        return _asked(result, SHORT_READING)
     return result
+
+
+def _asked(result: ReadingResult, highest_confidence: float) -> ReadingResult:
+    """The reading offered to the household as a question, at no more than this confidence."""
+    return replace(
+        result,
+        status="uncertain",
+        confidence=min(result.confidence, highest_confidence),
+        reason="low_confidence",
+    )
 
 
 def _read_as_display(result: ReadingResult, lines: Iterable[TextLine]) -> bool:
