@@ -279,6 +279,27 @@ def test_without_words_glyphs_read_the_other_way_outweigh_a_decimal_digit() -> N
     assert direction == 180.0
 
 
+def test_without_words_a_unit_read_after_the_digits_one_way_shows_which_way_is_up() -> None:
+    # No word on the page but the display's glued unit; the seven-segment recognizer puts a
+    # decimal digit at the end of the turned crop (86.5, the display upside down), but the
+    # text recognizer reads the unit after the digits only the photo's way up.
+    seven_segment = ScriptedRecognizer(("5974.3", 0.5), ("86.5", 0.8))
+    text_recognizer = ScriptedRecognizer(("5974.3kWh", 0.9), ("UMIEHL65", 0.7))
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    reader = DisplayReader(seven_segment, None, text_recognizer)
+    refined, direction = reader.refine(image, [_line("5974.3", UPRIGHT_DIGITS)])
+    assert direction == 0.0
+    assert refined[0].quad[0] == UPRIGHT_DIGITS[0]
+    # A unit read both ways (a drum's m, and a mark the turned crop reads as one) tells
+    # nothing: the decimal digit decides, as before.
+    text_recognizer = ScriptedRecognizer(("0.532m", 0.9), ("053m", 0.7))
+    reader = DisplayReader(
+        ScriptedRecognizer(("5974.3", 0.5), ("86.5", 0.8)), None, text_recognizer
+    )
+    _, direction = reader.refine(image, [_line("5974.3", UPRIGHT_DIGITS)])
+    assert direction == 180.0
+
+
 class WhichWayUpRecognizer:
     """Reads a crop one way where its left half is the darker (the display as photographed
     in the tests below: dark on its left), the other way where it is turned."""

@@ -98,6 +98,8 @@ _GLUED_UNIT = re.compile(r"(?i)(?<=[\d.,])(kwh|kw|wh|kvah|kvarh)\W*$")
 _DECIMAL_END = re.compile(r"\.\d{1,2}$")
 # A cubic-metre register (water, gas): number drums, not seven segments.
 _CUBIC_METRES = re.compile(r"(?i)(\bm(3|³)\b|\dm(3|³)?$)")
+# A register's unit right after its digits, as the text recognizer reads a display crop.
+_UNIT_AFTER = re.compile(r"(?i)\d\.?\s*(m|m3|m³|kwh|kw)\W*$")
 
 
 @dataclass(frozen=True)
@@ -772,6 +774,11 @@ class DisplayReader:
             upright_glyphs = read_upside_down(_without_unit(other_way))
         if turned_glyphs != upright_glyphs:
             return turned_line(line) if turned_glyphs else line
+        if self._text_recognizer is not None:
+            # A unit read after the digits one way only (``5974.3kWh``) is a word read upright.
+            unit_as_given = bool(_UNIT_AFTER.search(as_given))
+            if unit_as_given != bool(_UNIT_AFTER.search(other_way)):
+                return line if unit_as_given else turned_line(line)
         upright, other = self._recognizer.read(both)
         at_end, turned_at_end = _decimal_at_end(upright), _decimal_at_end(other)
         if turned_at_end > at_end or (turned_at_end == at_end and turned_glyphs):
