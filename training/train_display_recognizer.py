@@ -745,12 +745,13 @@ def main() -> None:
     ap.add_argument("--synthetic", type=float, default=0.5, help="share of synthetic samples")
     ap.add_argument("--dev", action="store_true", help="hold out a seeded 15%% of the other crops")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--seed", type=int, default=SEED, help="seed of the weights and the draws")
     ap.add_argument("--misses", action="store_true", help="list the held-out misses")
     args = ap.parse_args()
     out_path: Path | None = args.out if args.out or args.dev else OUTPUT
 
-    torch.manual_seed(SEED)
-    np.random.seed(SEED)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
     torch.set_num_threads(args.threads)
     cv2.setNumThreads(1)
 
@@ -773,7 +774,7 @@ def main() -> None:
         opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1
     )
     loader = torch.utils.data.DataLoader(
-        _Stream(crops, train_idx, args.synthetic, args.batch, SEED),
+        _Stream(crops, train_idx, args.synthetic, args.batch, args.seed),
         batch_size=None,
         num_workers=1,
         prefetch_factor=4,
@@ -794,7 +795,7 @@ def main() -> None:
             msg = f"step {step} loss {avg:.3f} {time.time() - start:.0f}s"
             if dev:
                 f = figures(reads_of(model, [crops[i][0] for i in dev]), [crops[i][1] for i in dev])
-                msg += f" dev exact {f['exact']:.2f} value {f['value']:.2f}"
+                msg += f" dev digits {f['digits']:.2f} value {f['value']:.2f}"
             print(msg, flush=True)
         if step >= args.steps:
             break
