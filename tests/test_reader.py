@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from meter_reading.reader.display import (
     point_after_digits,
     read_upside_down,
     readers_agree,
+    reading_number,
     vote,
     with_tenths,
 )
@@ -653,6 +655,42 @@ def test_a_thin_leading_one_left_of_the_detected_box_is_read_from_a_wider_crop()
     text_recognizer = ScriptedRecognizer(*[("00192.7", 0.9)] * len(EXTENSIONS), ("100192.7", 0.8))
     refined, _ = _refined("00192.7", recognizer, text_detection, text_recognizer)
     assert refined[0].text == "00192.7"
+
+
+def test_the_rest_of_a_register_both_recognizers_read_past_the_box_is_read() -> None:
+    # 4981.3 on a small photo: the detector's box stops after 498, so the photo's read,
+    # the page of crops and the narrower crops read 498. On the two crops reaching
+    # furthest past the box, both recognizers read the whole register.
+    text_detection = _banded_text_detection([], lambda band: "498")
+    recognizer = ScriptedRecognizer(
+        ("49.8", 0.6), ("49.8", 0.6), ("498.1", 0.5), ("4981.3", 0.7), ("4981.3", 0.75),
+        ("49.8", 0.5), ("49.8", 0.5),
+    )  # fmt: skip
+    text_recognizer = ScriptedRecognizer(
+        ("498", 1.0), ("498", 1.0), ("4981", 1.0), ("4981.3", 0.98), ("4981.3kWh", 0.98),
+        ("4981.3", 0.9),
+    )  # fmt: skip
+    refined, _ = _refined("498", recognizer, text_detection, text_recognizer)
+    assert refined[0].text == "4981.3"
+    assert refined[0].confidence < 0.9  # fewer crops saw the rest: the household is asked
+
+    # One recognizer alone reading more on the wide crops may be reading a label there.
+    recognizer = ScriptedRecognizer(
+        ("49.8", 0.6), ("49.8", 0.6), ("498.1", 0.5), ("498.1", 0.7), ("499.8", 0.75),
+        ("49.8", 0.5), ("49.8", 0.5),
+    )  # fmt: skip
+    refined, _ = _refined("498", recognizer, text_detection, text_recognizer)
+    assert reading_number(refined[0].text) != Decimal("4981.3")
+
+    # A register whose tenths were read ended inside the box: nothing is added to it.
+    text_detection = _banded_text_detection([], lambda band: "4981.3")
+    recognizer = ScriptedRecognizer(("4981.3", 0.7), ("4981.3", 0.7), ("4981.3", 0.7),
+        ("4981.30", 0.7), ("4981.30", 0.7), ("4981.3", 0.7), ("4981.3", 0.7))  # fmt: skip
+    text_recognizer = ScriptedRecognizer(
+        *[("4981.3", 0.98)] * 3, *[("4981.30", 0.98)] * 2, ("4981.3", 0.9)
+    )
+    refined, _ = _refined("4981.3", recognizer, text_detection, text_recognizer)
+    assert refined[0].text == "4981.3"
 
 
 def test_drums_whose_unit_only_the_text_recognizer_read_are_whole_cubic_metres() -> None:

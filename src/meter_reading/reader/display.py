@@ -71,6 +71,9 @@ LEADING_ONE_CROP = (1.2, 0.6)
 #: this share of its height, and at most this many of its heights away along the line.
 PIECE_HEIGHT = 0.7
 PIECE_GAP = 1.5
+#: How many of the crops reaching furthest past the box (``read_on_widest_crops``) must show
+#: a longer register to both recognizers.
+WIDEST_CROPS = 2
 #: A seven-segment kWh register of this many digits or more prints a tenths digit.
 TENTHS_FROM_DIGITS = 5
 #: Confidence kept when the point is placed by the register's format, not seen.
@@ -115,6 +118,8 @@ class Read:
     #: the text detection, ``RECOGNIZER_WEIGHT`` for the seven-segment recognizer; the
     #: generic text recognizer's reads carry ``TEXT_RECOGNIZER_WEIGHT``.
     trust: float | None = None
+    #: Which of ``EXTENSIONS`` the recognizer read (None: a read of the photo or the page).
+    crop: int | None = None
 
     @property
     def weight(self) -> float:
@@ -528,6 +533,36 @@ def leading_one(reading: str, far_read: str) -> bool:
     return n is not None and not n[1] and n[0] == "1" + reading
 
 
+def read_on_widest_crops(reading: str, reads: Sequence[Read]) -> str | None:
+    """The longer register that both recognizers read on each of the widest crops, where
+    ``reading`` is its start.
+
+    The text detection's box may stop inside the display (``498`` of 4981.3, on a small or
+    compressed photo): the narrower crops and the photo's own read then agree on the part,
+    and only the crops reaching furthest past the box show the rest. Two models of
+    different kinds reading the same longer value on each of them, point included, is
+    what the voted part cannot explain.
+    """
+    if "." in reading:
+        return None  # the register's tenths were read: its end was inside the box
+    base = value_key(reading)
+    widest = sorted(range(len(EXTENSIONS)), key=lambda k: EXTENSIONS[k][1])[-WIDEST_CROPS:]
+    found: set[Decimal | None] = set()
+    longer = ""
+    for reader in ("seven-segment recognizer", "text recognizer"):
+        for k in widest:
+            read = next((r for r in reads if r.crop == k and _reader_of(r) == reader), None)
+            n = normalise(read.text) if read is not None else None
+            if n is None or n[1]:
+                return None
+            found.add(reading_number(n[0]))
+            longer = n[0]
+    key = value_key(longer)
+    if len(found) != 1 or len(key) <= len(base) or not key.startswith(base):
+        return None
+    return longer
+
+
 def unconfirmed_hundredths(reading: str, reads: Sequence[Read]) -> bool:
     """Whether a second decimal digit came from the recognizers alone, where the text
     detection read the same reading with one decimal and never with two.
@@ -634,14 +669,14 @@ class DisplayReader:
         celled = [beside(body, crop(image, beyond_end(line.quad, *c))) for c in DECIMAL_CELLS]
         recognised = self._recognizer.read(crops + celled)
         generic = self._detection_reads(crops + celled)
-        reads = [Read(t, s, True) for t, s in recognised[: len(crops)] if t]
+        reads = [Read(t, s, True, crop=k) for k, (t, s) in enumerate(recognised[: len(crops)]) if t]
         reads += [r for band in generic[: len(crops)] for r in band]
         if self._text_recognizer is not None:
             # Not on the celled crops: there it read tenths digits into displays that
             # have none (on the development photos).
             reads += [
-                Read(t, s, True, TEXT_RECOGNIZER_WEIGHT)
-                for t, s in self._text_recognizer.read(crops)
+                Read(t, s, True, TEXT_RECOGNIZER_WEIGHT, crop=k)
+                for k, (t, s) in enumerate(self._text_recognizer.read(crops))
                 if t
             ]
         cell_reads = [Read(t, s, True) for t, s in recognised[len(crops) :] if t]
@@ -701,6 +736,10 @@ class DisplayReader:
                 continue
             if unconfirmed_hundredths(voted[0], reads):
                 voted = voted[0][:-1], voted[1] * FORMAT_ONLY
+            if (longer := read_on_widest_crops(voted[0], reads)) is not None:
+                # The rest of the display beyond the detector's box: read, but by fewer
+                # crops than the part was, so the household is asked.
+                voted = longer, voted[1] * FORMAT_ONLY
             drums = cubic_metres_mark(reads)
             if not drums and self._text_recognizer is not None and not voted[0].startswith("0"):
                 wider = crop(image, extend(line.quad, *LEADING_ONE_CROP, 0.1))
