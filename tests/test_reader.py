@@ -262,6 +262,15 @@ def test_without_words_or_point_an_e_among_digits_shows_the_display_upside_down(
     assert not read_upside_down("En 011903") and not read_upside_down("20509")
 
 
+def test_a_b_and_an_i_read_beside_an_e_are_digits_upside_down_too() -> None:
+    # 1369.3 turned, as the text recognizer reads it: the 9 without its bottom bar is a b,
+    # the 1 an I, and a speck before the read is no letter.
+    assert read_upside_down("Eb9EI") and read_upside_down('"Eb9EI')
+    # Alone, a b and an I are an upright 6 without its top bar and an upright 1.
+    assert not read_upside_down("1b93") and not read_upside_down("I0b5")
+    assert not read_upside_down("E1")  # too short to be a register
+
+
 def test_without_words_glyphs_read_the_other_way_outweigh_a_decimal_digit() -> None:
     # The photo's detection read 002932.4 the right way up; the seven-segment recognizer
     # puts a decimal digit at the end of the turned crop (a frame edge), but the text

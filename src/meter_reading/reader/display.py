@@ -393,20 +393,24 @@ def joined_pieces(line: TextLine, lines: Sequence[TextLine]) -> TextLine:
 
 
 #: Seven-segment glyphs turned by 180 degrees: a 3 upside down is an E, a 4 an h, a 7 an L.
-_TURNED_GLYPHS = str.maketrans("0123456789EhL", "0125h59L86347")
+#: A 9 without its bottom bar turned reads as a b, and a 1 as an I either way up: these two
+#: are only read along with the others (an upright 6 without its top bar is a b too).
+_TURNED_GLYPHS = str.maketrans("0123456789EhLbI", "0125h59L8634791")
+_ONLY_TURNED = frozenset("EhL")
 
 
 def read_upside_down(text: str) -> bool:
-    """A read of seven-segment digits whose letters are all digits seen upside down.
+    """A read of seven-segment digits whose letters are all digits seen upside down, at
+    least one of them an E, an h or an L.
 
-    ``E69E1`` turned is ``1369.3``'s digits. Registers print no E, h or L among their digits;
-    a label before them (``En 011903``) has other letters too.
+    ``E69E1`` (or ``Eb9EI``) turned is ``1369.3``'s digits. Registers print no E, h or L
+    among their digits; a label before them (``En 011903``) has other letters too.
     """
-    compact = text.replace(" ", "").replace(".", "")
-    letters = [c for c in compact if c.isalpha()]
+    compact = "".join(c for c in text if c.isalnum())  # without blanks, points, specks
     return (
-        bool(letters)
-        and sum(c.isdigit() for c in compact) >= 2
+        any(c in _ONLY_TURNED for c in compact)
+        and any(c.isdigit() for c in compact)
+        and len(compact) >= 3
         and compact[::-1].translate(_TURNED_GLYPHS).isdigit()
     )
 
