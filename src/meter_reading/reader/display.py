@@ -742,7 +742,7 @@ class DisplayReader:
                 voted = voted[0][:-1], voted[1] * FORMAT_ONLY
             if (longer := read_on_widest_crops(voted[0], reads)) is not None:
                 # The rest of the display beyond the detector's box: read, but by fewer
-                # crops than the part was, so the household is asked.
+                # crops than the part was, so at a lower confidence.
                 voted = longer, voted[1] * FORMAT_ONLY
             drums = cubic_metres_mark(reads)
             if not drums and self._text_recognizer is not None and not voted[0].startswith("0"):
