@@ -130,6 +130,23 @@ def test_a_point_the_recognizers_place_stands_against_their_reads_without_one() 
     assert voted is not None and voted[0] == "035567"
 
 
+def test_a_point_read_after_all_the_digits_does_not_place_it_among_them() -> None:
+    # 5371.6 turned -5 degrees: the text recognizer reads "53716." twice, a point after its
+    # last digit, as if the display went on. That is no read of a whole number, so it does
+    # not outvote the seven-segment recognizer's point; before, the vote gave 53716 and the
+    # decimal cell's crop made 53716.1 of it.
+    reads = [Read("5371.6", 0.8, by_recognizer=True) for _ in range(5)]
+    reads += [Read("53716", 0.99, True, TEXT_RECOGNIZER_WEIGHT)]
+    reads += [Read("53716.", 0.9, True, TEXT_RECOGNIZER_WEIGHT) for _ in range(2)]
+    reads += [Read("5371.6.8", 0.78, True, TEXT_RECOGNIZER_WEIGHT) for _ in range(2)]
+    reads += [Read("53716", 1.0, False) for _ in range(3)] + [Read("5371.6", 0.9, False)]
+    voted = vote(reads)
+    assert voted is not None and voted[0] == "5371.6"
+    # Where every read of the digits ends in a bare point, they keep their digits whole.
+    voted = vote([Read("010555.", 0.95, True, TEXT_RECOGNIZER_WEIGHT) for _ in range(3)])
+    assert voted is not None and voted[0] == "010555"
+
+
 def test_a_mark_read_beside_the_display_does_not_make_it_a_time() -> None:
     # 0006804: (a speck after the small tenths cell) is the display, read by the reader and
     # given its tenths; before, it was taken for a time, skipped, and its seven digits

@@ -204,7 +204,8 @@ def vote(reads: Sequence[Read]) -> tuple[str, float] | None:
     detection's goes on with a tenths digit counts for the longer one, and so does a read
     without the leading 1 that one of the text detection's has. The point of the winner is
     placed where the recognizer's reads of it put it (they see the point; generic OCR drops
-    it), else where the detector's do. Confidence: the winner's share of all the weight
+    it), else where the detector's do; a read ending in a bare point places it only where no
+    other read does. Confidence: the winner's share of all the weight
     times its mean score.
     """
     normal: list[tuple[str, str, bool, Read]] = []
@@ -224,6 +225,7 @@ def vote(reads: Sequence[Read]) -> tuple[str, float] | None:
     weight: dict[str, float] = {}
     scores: dict[str, list[float]] = {}
     forms: dict[str, dict[tuple[bool, str], float]] = {}
+    bare: dict[str, dict[tuple[bool, str], float]] = {}
     for key, reading, incomplete, read in normal:
         target, shown = key, reading
         # A read that stops where another goes on with ".d" saw less of the display (a
@@ -242,11 +244,14 @@ def vote(reads: Sequence[Read]) -> tuple[str, float] | None:
         w = read.weight
         weight[target] = weight.get(target, 0.0) + w
         scores.setdefault(target, []).append(read.score)
-        shapes = forms.setdefault(target, {})
+        # A point read after all of a read's digits ("010555.") does not say where the point
+        # is among them: it saw a decimal cell it did not read, not a whole number. Such reads
+        # place the point only where no other read of the same digits does.
+        shapes = (bare if incomplete and not completions else forms).setdefault(target, {})
         shapes[(read.by_recognizer, shown)] = shapes.get((read.by_recognizer, shown), 0.0) + w
     total = sum(weight.values())
     best = max(weight, key=lambda k: (weight[k], len(k)))
-    shapes = forms[best]
+    shapes = forms.get(best) or bare[best]
     source = [s for s in shapes if s[0]] or list(shapes)
     by_places: dict[int, float] = {}
     for shape in source:
