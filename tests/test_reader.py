@@ -147,6 +147,24 @@ def test_a_point_read_after_all_the_digits_does_not_place_it_among_them() -> Non
     assert voted is not None and voted[0] == "010555"
 
 
+def test_a_bare_point_counts_for_the_tenths_the_text_recognizer_read_on_the_wide_crops() -> None:
+    # 007666.8 turned 5 degrees: its small tenths digit sits below the other digits'
+    # baseline. The tight crops end at the point ("007666."), the seven-segment recognizer
+    # takes the last 6 for the tenths in all of its reads, and the text detection of the
+    # page reads only the kWh label. Two of the text recognizer's reads of the wider crops
+    # show the tenths digit.
+    reads = [Read("00766.6", 0.82, by_recognizer=True) for _ in range(5)]
+    reads += [Read("007666.", 0.99, False), Read("kW", 0.61, False), Read("kWh", 0.88, False)]
+    reads += [Read("007666.", 0.9, True, TEXT_RECOGNIZER_WEIGHT) for _ in range(2)]
+    reads += [Read("00766.8", 0.94, True, TEXT_RECOGNIZER_WEIGHT)]
+    reads += [Read("007666.8", 0.85, True, TEXT_RECOGNIZER_WEIGHT) for _ in range(2)]
+    voted = vote(reads)
+    assert voted is not None and voted[0] == "007666.8"
+    # One such read could be a mark after the point: not enough.
+    voted = vote(reads[:-1])
+    assert voted is not None and voted[0] != "007666.8"
+
+
 def test_a_mark_read_beside_the_display_does_not_make_it_a_time() -> None:
     # 0006804: (a speck after the small tenths cell) is the display, read by the reader and
     # given its tenths; before, it was taken for a time, skipped, and its seven digits

@@ -12,6 +12,7 @@ the digits; the decimal point comes from the recognizers' reads, which see it.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -201,8 +202,9 @@ def vote(reads: Sequence[Read]) -> tuple[str, float] | None:
 
     Reads vote with their scores for their digits (point and leading zeros aside), the
     recognizer's at ``RECOGNIZER_WEIGHT``; a read that stops where one of the text
-    detection's goes on with a tenths digit counts for the longer one, and so does a read
-    without the leading 1 that one of the text detection's has. The point of the winner is
+    detection's goes on with a tenths digit counts for the longer one (a read ending in a bare
+    point, also for one the text recognizer read twice), and so does a read without the
+    leading 1 that one of the text detection's has. The point of the winner is
     placed where the recognizer's reads of it put it (they see the point; generic OCR drops
     it), else where the detector's do; a read ending in a bare point places it only where no
     other read does. Confidence: the winner's share of all the weight
@@ -216,11 +218,20 @@ def vote(reads: Sequence[Read]) -> tuple[str, float] | None:
     if not normal:
         return None
     complete = {key for key, _, incomplete, _ in normal if not incomplete}
-    # Reads that a shorter read may count for: the detection's only (the recognizer invents
-    # a tenths digit where the detection's box ended, "0006804" -> "0006804.4").
+    # Reads that a shorter read may count for: the detection's (the seven-segment recognizer
+    # invents a tenths digit where the detection's box ended, "0006804" -> "0006804.4").
     detected = [(k, r, inc) for k, r, inc, rd in normal if not rd.by_recognizer]
     complete_detected = {k for k, _, inc in detected if not inc}
     tenths = {k for k, r, inc in detected if not inc and _places(r) == 1}
+    # A bare point's digit may also come from the text recognizer's reads of the wider crops
+    # (a small tenths digit below the others' baseline: "007666." in the tight crops,
+    # "007666.8" in the wide ones), where two of them read it.
+    text_tenths = Counter(
+        k
+        for k, r, inc, rd in normal
+        if _reader_of(rd) == "text recognizer" and not inc and _places(r) == 1
+    )
+    completing = complete_detected | {k for k, n in text_tenths.items() if n >= 2}
     detected_keys = {k for k, _, _ in detected}
     weight: dict[str, float] = {}
     scores: dict[str, list[float]] = {}
@@ -231,7 +242,7 @@ def vote(reads: Sequence[Read]) -> tuple[str, float] | None:
         # A read that stops where another goes on with ".d" saw less of the display (a
         # narrower crop, a detector box that cut the decimal cell off): it counts for the
         # longer read. So does a read ending in a bare point.
-        longer = complete_detected if incomplete else tenths if "." not in reading else set()
+        longer = completing if incomplete else tenths if "." not in reading else set()
         completions = [k for k in longer if len(k) == len(key) + 1 and k.startswith(key)]
         if completions:
             target = max(completions, key=lambda k: sum(n[0] == k for n in normal))
