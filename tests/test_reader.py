@@ -792,6 +792,38 @@ def test_a_value_the_seven_segment_and_a_generic_reader_read_is_offered_as_sure(
     assert not readers_agree("2050.9", [*reads, Read("2054.9", 0.9, True), Read("2064.9", 1, True)])
 
 
+def test_generic_reads_of_the_digits_without_the_point_agree_with_the_recognizers_value() -> None:
+    # The generic readers drop a faint point: 20509 read whole by both of them is the same
+    # register as the seven-segment recognizer's 2050.9.
+    text_detection = _banded_text_detection([], lambda band: "20509")
+    refined, _ = _refined(
+        "20509",
+        ScriptedRecognizer(("2050.9", 0.6)),
+        text_detection,
+        ScriptedRecognizer(("20509", 0.9)),
+    )
+    assert (refined[0].text, refined[0].confidence) == ("2050.9", AGREED)
+    seven_segment = Read("2050.9", 0.6, True)
+    whole = Read("20509", 0.9, True, TEXT_RECOGNIZER_WEIGHT)
+    assert readers_agree("2050.9", [seven_segment, whole])
+    assert readers_agree("2050.9", [seven_segment, Read("020509", 0.9, False)])
+    # Other digits, or a point elsewhere, do not agree.
+    assert not readers_agree("2050.9", [seven_segment, Read("20549", 0.9, False)])
+    assert not readers_agree("2050.9", [seven_segment, Read("205.09", 0.9, False)])
+    # A bare point after the digits says a digit went unread (002936. of 002936.2), not that
+    # the recognizer's 00293.6 is right.
+    assert not readers_agree("00293.6", [Read("00293.6", 0.8, True), Read("002936.", 0.9, False)])
+    # A blank between digit groups, in any generic read, can hide a thin 1 (0033 10.0): the
+    # digits alone are not enough there, even where another read has no gap.
+    recognizer_read = Read("00330.0", 0.8, True)
+    gapless = Read("003300", 0.9, False)
+    assert readers_agree("00330.0", [recognizer_read, gapless])
+    grouped = Read("0033 00", 0.9, True, TEXT_RECOGNIZER_WEIGHT)
+    assert not readers_agree("00330.0", [recognizer_read, gapless, grouped])
+    # The seven-segment recognizer must read the point itself.
+    assert not readers_agree("2050.9", [Read("20509", 0.6, True), whole])
+
+
 def _agreed_read(display: str, word: str) -> ReadingResult:
     """A photo whose display every reader reads as ``display``, beside ``word``."""
     blocks = [

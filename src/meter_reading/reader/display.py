@@ -99,6 +99,7 @@ POINT_SHARE = 0.25
 
 _CONFUSIONS = str.maketrans(SEVEN_SEGMENT_CONFUSIONS)
 _GLUED_UNIT = re.compile(r"(?i)(?<=[\d.,])(kwh|kw|wh|kvah|kvarh)\W*$")
+_DIGIT_GAP = re.compile(r"\d\s+\d")
 _DECIMAL_END = re.compile(r"\.\d{1,2}$")
 # A cubic-metre register (water, gas): number drums, not seven segments.
 _CUBIC_METRES = re.compile(r"(?i)(\bm(3|³)\b|\dm(3|³)?$)")
@@ -292,7 +293,7 @@ def _reader_of(read: Read) -> str:
 def readers_agree(reading: str, reads: Sequence[Read]) -> bool:
     """Whether the seven-segment recognizer and at least one of the two generic readers (the
     text detection, the text recognizer) each read exactly this value, point included, in
-    most of their reads.
+    most of their reads; a generic reader may read its digits without the point.
 
     The seven-segment recognizer is a model of another kind, trained on displays only: where
     it and a generic reader agree, it takes two different mistakes that come out the same
@@ -300,10 +301,20 @@ def readers_agree(reading: str, reads: Sequence[Read]) -> bool:
     a 9's top bar fools both alike (1804.5 for 1809.5).
     """
     target = reading_number(reading)
+    # The generic readers drop a faint point far more often than they misplace one, so their
+    # digits read whole agree with the seven-segment recognizer's value too: not a read ending
+    # in a bare point (a digit went unread), and not where any of them read the digits in
+    # groups (a thin 1, only its cell's right side lit, hides in such a gap: 0033 10.0).
+    digits_agree = "." in reading and not any(
+        _DIGIT_GAP.search(r.text) for r in reads if _reader_of(r) != "seven-segment recognizer"
+    )
     by_reader: dict[str, list[bool]] = {}
     for read in reads:
         n = normalise(read.text)
         same = n is not None and not n[1] and reading_number(n[0]) == target
+        generic = _reader_of(read) != "seven-segment recognizer"
+        if not same and digits_agree and generic and n is not None:
+            same = not n[1] and "." not in n[0] and value_key(n[0]) == value_key(reading)
         by_reader.setdefault(_reader_of(read), []).append(same)
 
     def most(reader: str) -> bool:
