@@ -30,6 +30,7 @@ from meter_reading.reader.display import (
     read_upside_down,
     readers_agree,
     reading_number,
+    subscript_missed,
     vote,
     with_tenths,
 )
@@ -822,6 +823,32 @@ def test_generic_reads_of_the_digits_without_the_point_agree_with_the_recognizer
     assert not readers_agree("00330.0", [recognizer_read, gapless, grouped])
     # The seven-segment recognizer must read the point itself.
     assert not readers_agree("2050.9", [Read("20509", 0.6, True), whole])
+
+
+def test_a_recognizer_that_missed_a_subscript_tenths_still_confirms_the_whole_digits() -> None:
+    # A register printing its tenths as a small subscript: the seven-segment recognizer misses
+    # it and puts its point before the last digit it saw; the generic readers read it all.
+    text_detection = _banded_text_detection([], lambda band: "008701.3")
+    refined, _ = _refined(
+        "008701.3",
+        ScriptedRecognizer(("00870.1", 0.8)),
+        text_detection,
+        ScriptedRecognizer(("008701.3", 0.9)),
+    )
+    assert (refined[0].text, refined[0].confidence) == ("008701.3", AGREED)
+    shifted = Read("00870.1", 0.8, True)
+    generic = Read("008701.3", 0.9, True, TEXT_RECOGNIZER_WEIGHT)
+    assert subscript_missed("008701.3", [shifted, generic])
+    assert not readers_agree("008701.3", [shifted, generic])
+    # The recognizer's whole digits must be the value's: not one of them read otherwise,
+    assert not subscript_missed("008701.3", [Read("00840.1", 0.8, True), generic])
+    # nor its point where the value has it (that is agreement on another value: 00870.1).
+    assert not subscript_missed("008701.3", [Read("008701.", 0.8, True), generic])
+    # The tenths come from the generic readers alone: they must read it, point included,
+    assert not subscript_missed("008701.3", [shifted, Read("0087013", 0.9, False)])
+    # and not with the digits in groups, where a thin 1 may be missing.
+    grouped = Read("00870 1.3", 0.9, False)
+    assert not subscript_missed("008701.3", [shifted, generic, generic, grouped])
 
 
 def _agreed_read(display: str, word: str) -> ReadingResult:

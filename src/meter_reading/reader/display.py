@@ -301,30 +301,75 @@ def readers_agree(reading: str, reads: Sequence[Read]) -> bool:
     a 9's top bar fools both alike (1804.5 for 1809.5).
     """
     target = reading_number(reading)
+    by_reader = _whole_reads_by_reader(reads)
     # The generic readers drop a faint point far more often than they misplace one, so their
-    # digits read whole agree with the seven-segment recognizer's value too: not a read ending
-    # in a bare point (a digit went unread), and not where any of them read the digits in
-    # groups (a thin 1, only its cell's right side lit, hides in such a gap: 0033 10.0).
-    digits_agree = "." in reading and not any(
-        _DIGIT_GAP.search(r.text) for r in reads if _reader_of(r) != "seven-segment recognizer"
-    )
-    by_reader: dict[str, list[bool]] = {}
-    for read in reads:
-        n = normalise(read.text)
-        same = n is not None and not n[1] and reading_number(n[0]) == target
-        generic = _reader_of(read) != "seven-segment recognizer"
-        if not same and digits_agree and generic and n is not None:
-            same = not n[1] and "." not in n[0] and value_key(n[0]) == value_key(reading)
-        by_reader.setdefault(_reader_of(read), []).append(same)
+    # digits read whole agree with the seven-segment recognizer's value too (not digits read
+    # in groups).
+    digits_agree = "." in reading and not _grouped_by_generic(reads)
 
-    def most(reader: str) -> bool:
-        same = by_reader.get(reader, [])
-        return sum(same) > len(same) / 2
+    def exact(read: str) -> bool:
+        return read != "" and reading_number(read) == target
+
+    def same_digits(read: str) -> bool:
+        pointless = read != "" and "." not in read and digits_agree
+        return exact(read) or (pointless and value_key(read) == value_key(reading))
 
     return (
         target is not None
-        and most("seven-segment recognizer")
-        and (most("text detection") or most("text recognizer"))
+        and _most(by_reader, "seven-segment recognizer", exact)
+        and (
+            _most(by_reader, "text detection", same_digits)
+            or _most(by_reader, "text recognizer", same_digits)
+        )
+    )
+
+
+def subscript_missed(reading: str, reads: Sequence[Read]) -> bool:
+    """Whether a generic reader read this one-decimal value, point included, in most of its
+    reads, and the seven-segment recognizer read all its whole digits in most of its reads but
+    not its tenths, with its point before the last digit it saw (``00870.1`` for 008701.3).
+
+    That is how the recognizer reads a register that prints its tenths as a small subscript:
+    it misses the subscript, and the register's format puts its point before the last digit.
+    Its reads still confirm every whole digit that the generic reader read.
+    """
+    if _places(reading) != 1 or _grouped_by_generic(reads):
+        return False
+    target = reading_number(reading)
+    by_reader = _whole_reads_by_reader(reads)
+
+    def exact(read: str) -> bool:
+        return read != "" and reading_number(read) == target
+
+    def whole_digits(read: str) -> bool:
+        return _places(read) == 1 and value_key(read) == value_key(reading)[:-1]
+
+    return _most(by_reader, "seven-segment recognizer", whole_digits) and (
+        _most(by_reader, "text detection", exact) or _most(by_reader, "text recognizer", exact)
+    )
+
+
+def _whole_reads_by_reader(reads: Sequence[Read]) -> dict[str, list[str]]:
+    """Each reader's reads, normalised; "" for a read that is no register or ends in a bare
+    point (its decimal digit went unread)."""
+    by_reader: dict[str, list[str]] = {}
+    for read in reads:
+        n = normalise(read.text)
+        by_reader.setdefault(_reader_of(read), []).append("" if n is None or n[1] else n[0])
+    return by_reader
+
+
+def _most(by_reader: Mapping[str, list[str]], reader: str, same: Callable[[str], bool]) -> bool:
+    """Whether most of this reader's reads are ``same``."""
+    got = by_reader.get(reader, [])
+    return sum(map(same, got)) > len(got) / 2
+
+
+def _grouped_by_generic(reads: Sequence[Read]) -> bool:
+    """Whether a generic reader read the digits in groups: a thin 1, only its cell's right
+    side lit, hides in such a gap (0033 10.0 read 0033 00)."""
+    return any(
+        _DIGIT_GAP.search(r.text) for r in reads if _reader_of(r) != "seven-segment recognizer"
     )
 
 
@@ -803,7 +848,7 @@ class DisplayReader:
                 line.text, line.confidence = voted[0] + "." + digit, voted[1] * FORMAT_ONLY
             else:
                 line.text, line.confidence = with_tenths(*voted)
-            if readers_agree(line.text, reads):
+            if readers_agree(line.text, reads) or subscript_missed(line.text, reads):
                 line.confidence = max(line.confidence, AGREED)
             line.read_as_display = True
             widest = extend(line.quad, 0.5, 1.5, 0.1)
