@@ -192,6 +192,9 @@ PERTURBATIONS: dict[str, tuple[Callable[[Image.Image], Image.Image], int]] = {
     "rotate5": (_rotated(5.0), 92),
     "rotate-5": (_rotated(-5.0), 92),
     "rotate180": (_rotated(180.0), 92),
+    # A quarter turn: a phone held sideways whose orientation sensor did not notice.
+    "rotate90": (_rotated(90.0), 92),
+    "rotate270": (_rotated(270.0), 92),
     "jpeg45": (lambda image: image, 45),
     "half": (_half, 92),
 }
