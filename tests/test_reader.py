@@ -823,6 +823,13 @@ def test_generic_reads_of_the_digits_without_the_point_agree_with_the_recognizer
     assert not readers_agree("00330.0", [recognizer_read, gapless, grouped])
     # The seven-segment recognizer must read the point itself.
     assert not readers_agree("2050.9", [Read("20509", 0.6, True), whole])
+    # Where a generic reader read one more digit after them, the digits read whole may have
+    # missed a subscript tenths, as the recognizer did when it put its point before the 6.
+    shifted, missed = Read("00293.6", 0.8, True), Read("002936", 0.9, False)
+    assert readers_agree("00293.6", [shifted, missed])
+    assert not readers_agree(
+        "00293.6", [shifted, missed, Read("0029362", 0.9, True, TEXT_RECOGNIZER_WEIGHT)]
+    )
 
 
 def test_a_recognizer_that_missed_a_subscript_tenths_still_confirms_the_whole_digits() -> None:

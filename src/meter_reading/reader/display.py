@@ -303,16 +303,29 @@ def readers_agree(reading: str, reads: Sequence[Read]) -> bool:
     target = reading_number(reading)
     by_reader = _whole_reads_by_reader(reads)
     # The generic readers drop a faint point far more often than they misplace one, so their
-    # digits read whole agree with the seven-segment recognizer's value too (not digits read
-    # in groups).
-    digits_agree = "." in reading and not _grouped_by_generic(reads)
+    # digits read whole agree with the seven-segment recognizer's value too. Not digits read in
+    # groups, and not where a generic reader read one more digit after them: the recognizer
+    # misses a subscript tenths and puts its point before the last digit it saw (00293.6 for
+    # 002936.2), and a reader that missed the subscript too reads its digits (002936).
+    key = value_key(reading)
+
+    def one_more_digit(read: str) -> bool:
+        return len(value_key(read)) == len(key) + 1 and value_key(read).startswith(key)
+
+    digits_agree = (
+        "." in reading
+        and not _grouped_by_generic(reads)
+        and not any(
+            _most(by_reader, r, one_more_digit) for r in ("text detection", "text recognizer")
+        )
+    )
 
     def exact(read: str) -> bool:
         return read != "" and reading_number(read) == target
 
     def same_digits(read: str) -> bool:
         pointless = read != "" and "." not in read and digits_agree
-        return exact(read) or (pointless and value_key(read) == value_key(reading))
+        return exact(read) or (pointless and value_key(read) == key)
 
     return (
         target is not None
