@@ -821,6 +821,8 @@ def test_generic_reads_of_the_digits_without_the_point_agree_with_the_recognizer
     assert readers_agree("00330.0", [recognizer_read, gapless])
     grouped = Read("0033 00", 0.9, True, TEXT_RECOGNIZER_WEIGHT)
     assert not readers_agree("00330.0", [recognizer_read, gapless, grouped])
+    # A gap before a 1 that was read is the blank left half of that 1's cell.
+    assert readers_agree("2015.8", [Read("2015.8", 0.8, True), Read("20 158", 0.9, False)])
     # The seven-segment recognizer must read the point itself.
     assert not readers_agree("2050.9", [Read("20509", 0.6, True), whole])
     # Where a generic reader read one more digit after them, the digits read whole may have
@@ -854,7 +856,7 @@ def test_a_recognizer_that_missed_a_subscript_tenths_still_confirms_the_whole_di
     # The tenths come from the generic readers alone: they must read it, point included,
     assert not subscript_missed("008701.3", [shifted, Read("0087013", 0.9, False)])
     # and not with the digits in groups, where a thin 1 may be missing.
-    grouped = Read("00870 1.3", 0.9, False)
+    grouped = Read("0087 01.3", 0.9, False)
     assert not subscript_missed("008701.3", [shifted, generic, generic, grouped])
 
 

@@ -99,7 +99,7 @@ POINT_SHARE = 0.25
 
 _CONFUSIONS = str.maketrans(SEVEN_SEGMENT_CONFUSIONS)
 _GLUED_UNIT = re.compile(r"(?i)(?<=[\d.,])(kwh|kw|wh|kvah|kvarh)\W*$")
-_DIGIT_GAP = re.compile(r"\d\s+\d")
+_DIGIT_GAP = re.compile(r"\d\s+[02-9]")
 _DECIMAL_END = re.compile(r"\.\d{1,2}$")
 # A cubic-metre register (water, gas): number drums, not seven segments.
 _CUBIC_METRES = re.compile(r"(?i)(\bm(3|³)\b|\dm(3|³)?$)")
@@ -380,7 +380,8 @@ def _most(by_reader: Mapping[str, list[str]], reader: str, same: Callable[[str],
 
 def _grouped_by_generic(reads: Sequence[Read]) -> bool:
     """Whether a generic reader read the digits in groups: a thin 1, only its cell's right
-    side lit, hides in such a gap (0033 10.0 read 0033 00)."""
+    side lit, hides in such a gap (0033 10.0 read 0033 00). A gap before a 1 read is that
+    1's own cell's blank left half (20 158 for 2015.8)."""
     return any(
         _DIGIT_GAP.search(r.text) for r in reads if _reader_of(r) != "seven-segment recognizer"
     )
