@@ -298,6 +298,20 @@ def test_without_words_or_point_an_e_among_digits_shows_the_display_upside_down(
     assert not read_upside_down("En 011903") and not read_upside_down("20509")
 
 
+def test_a_display_read_upside_down_with_more_glyphs_than_digits_is_still_the_display() -> None:
+    # 005243.4 turned, as the detection reads a close-up without words: more letters than
+    # digits, but every letter a seven-segment digit upside down.
+    recognizer = ScriptedRecognizer(("005243.4", 0.8))
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    line = _line("hEh2500", turned(UPRIGHT_DIGITS))
+    refined, _ = DisplayReader(recognizer).refine(image, [line])
+    assert (refined[0].text, refined[0].quad[0]) == ("005243.4", UPRIGHT_DIGITS[0])
+    assert refined[0].read_as_display
+    # Letters read for digits that look the same turned (O, B) and a G for a turned 9.
+    assert read_upside_down("EEBE2") and read_upside_down("0GhLEOO")
+    assert not read_upside_down("BOSS 2") and not read_upside_down("kWh 5")
+
+
 def test_a_b_and_an_i_read_beside_an_e_are_digits_upside_down_too() -> None:
     # 1369.3 turned, as the text recognizer reads it: the 9 without its bottom bar is a b,
     # the 1 an I, and a speck before the read is no letter.

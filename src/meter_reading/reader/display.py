@@ -481,7 +481,9 @@ def joined_pieces(line: TextLine, lines: Sequence[TextLine]) -> TextLine:
 #: Seven-segment glyphs turned by 180 degrees: a 3 upside down is an E, a 4 an h, a 7 an L.
 #: A 9 without its bottom bar turned reads as a b, and a 1 as an I either way up: these two
 #: are only read along with the others (an upright 6 without its top bar is a b too).
-_TURNED_GLYPHS = str.maketrans("0123456789EhLbI", "0125h59L8634791")
+#: Letters a reader takes for digits that read the same turned (O, B, S, Z), and a G for a 6,
+#: which is a 9 turned, are read along with those too.
+_TURNED_GLYPHS = str.maketrans("0123456789EhLbIODBSZG", "0125h59L863479100852" + "9")
 _ONLY_TURNED = frozenset("EhL")
 
 
@@ -786,7 +788,12 @@ class DisplayReader:
         direction = page_direction(lines)
         if direction is not None:
             lines = [self._oriented_like(ln, direction) for ln in lines]
-        cands = sorted((ln for ln in lines if digitish(ln.text)), key=lambda ln: -ln.height)
+        # A display the detection read upside down (hEh2500 for 005243.4) is a candidate too:
+        # its crops are read the other way up below.
+        cands = sorted(
+            (ln for ln in lines if digitish(ln.text) or read_upside_down(ln.text)),
+            key=lambda ln: -ln.height,
+        )
         if not cands or any(
             _CUBIC_METRES.search(ln.text) or DIAL_FACTOR.match(ln.text.strip()) for ln in lines
         ):
