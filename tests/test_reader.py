@@ -310,6 +310,9 @@ def test_a_display_read_upside_down_with_more_glyphs_than_digits_is_still_the_di
     # Letters read for digits that look the same turned (O, B) and a G for a turned 9.
     assert read_upside_down("EEBE2") and read_upside_down("0GhLEOO")
     assert not read_upside_down("BOSS 2") and not read_upside_down("kWh 5")
+    # The unit after the digits comes first when turned: the h of kWh as a 4, W as M.
+    assert read_upside_down("422L6E000") and read_upside_down("ANL955E0")
+    assert not read_upside_down("5974.3kWh") and not read_upside_down("EEE")
 
 
 def test_a_b_and_an_i_read_beside_an_e_are_digits_upside_down_too() -> None:

@@ -495,11 +495,14 @@ def read_upside_down(text: str) -> bool:
     among their digits; a label before them (``En 011903``) has other letters too.
     """
     compact = "".join(c for c in text if c.isalnum())  # without blanks, points, specks
+    # Turned back, the display's unit follows its digits (the h of kWh read as a 4): a label.
+    upright = re.sub(r"\D+$", "", compact[::-1].translate(_TURNED_GLYPHS))
+    digits = compact[len(compact) - len(upright) :]
     return (
-        any(c in _ONLY_TURNED for c in compact)
-        and any(c.isdigit() for c in compact)
-        and len(compact) >= 3
-        and compact[::-1].translate(_TURNED_GLYPHS).isdigit()
+        any(c in _ONLY_TURNED for c in digits)
+        and any(c.isdigit() for c in digits)
+        and len(upright) >= 3
+        and upright.isdigit()
     )
 
 
