@@ -22,6 +22,7 @@ from meter_reading.reader.display import (
     TEXT_RECOGNIZER_WEIGHT,
     DisplayReader,
     Read,
+    _turned_by_glyphs,
     decimal_cell_digit,
     digitish,
     normalise,
@@ -403,6 +404,18 @@ def test_digits_every_reader_reads_upside_down_turn_the_display_against_a_short_
         image, [_line("966200", UPRIGHT_DIGITS), _line("MX", UPRIGHT_WORD)]
     )
     assert direction == 0.0
+
+
+def test_only_reads_that_can_tell_decide_whether_the_crops_are_upside_down() -> None:
+    # 1809.5 turned: the text detection reads 56081 (digits either way up), the text
+    # recognizer 5h081 (a 4 turned is an h): the glyphs decide.
+    symmetric = [Read("56081", 0.9, False)] * 6
+    glyphs = [Read("5h081", 0.9, True, TEXT_RECOGNIZER_WEIGHT)] * 5
+    assert _turned_by_glyphs(symmetric + glyphs)
+    assert not _turned_by_glyphs(symmetric)
+    # A 3, 4 or 7 read the right way up is evidence the other way.
+    upright = [Read("18045", 0.9, False)] * 6
+    assert not _turned_by_glyphs(upright + glyphs)
 
 
 def test_an_upside_down_page_is_compared_as_on_the_meter() -> None:

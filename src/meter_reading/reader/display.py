@@ -485,6 +485,8 @@ def joined_pieces(line: TextLine, lines: Sequence[TextLine]) -> TextLine:
 #: which is a 9 turned, are read along with those too.
 _TURNED_GLYPHS = str.maketrans("0123456789EhLbIODBSZG", "0125h59L863479100852" + "9")
 _ONLY_TURNED = frozenset("EhL")
+#: The digits that read as those letters turned: a read showing them was read upright.
+_UPRIGHT_ONLY = re.compile(r"[347]")
 
 
 def read_upside_down(text: str) -> bool:
@@ -513,12 +515,17 @@ def _without_unit(text: str) -> str:
 
 
 def _turned_by_glyphs(reads: Sequence[Read]) -> bool:
-    """Whether most of the generic readers' reads of the display (the text detection's, the
-    text recognizer's) are seven-segment digits seen upside down. The seven-segment
-    recognizer knows no letters: its reads tell nothing."""
-    generic = [r for r in reads if _reader_of(r) != "seven-segment recognizer"]
-    turned_reads = sum(read_upside_down(_without_unit(r.text)) for r in generic)
-    return turned_reads > len(generic) / 2
+    """Whether more of the generic readers' reads of the display (the text detection's, the
+    text recognizer's) are seven-segment digits seen upside down than show a 3, 4 or 7 the
+    right way up. Reads of 0, 1, 2, 5, 6, 8 and 9 alone are digits either way up and tell
+    nothing; nor do the seven-segment recognizer's, which knows no letters."""
+    generic = [_without_unit(r.text) for r in reads if _reader_of(r) != "seven-segment recognizer"]
+    turned_reads = sum(read_upside_down(text) for text in generic)
+    upright_reads = sum(
+        not read_upside_down(text) and digitish(text) and bool(_UPRIGHT_ONLY.search(text))
+        for text in generic
+    )
+    return turned_reads > upright_reads
 
 
 def _decimal_at_end(read: tuple[str, float]) -> float:
