@@ -801,15 +801,21 @@ def test_a_second_decimal_only_the_recognizers_read_is_a_mark_after_the_tenths()
     assert refined[0].text == "018025.83"
 
 
-def test_a_value_the_seven_segment_and_a_generic_reader_read_is_offered_as_sure() -> None:
-    text_detection = _banded_text_detection([], lambda band: "2050.9")
+def _read_by_all_three(detected: str, seven_segment: str, text_recognizer: str) -> TextLine:
+    """The display line as refined where the text detection (of the photo and of each crop),
+    the seven-segment recognizer and the text recognizer read it so, every time."""
     refined, _ = _refined(
-        "2050.9",
-        ScriptedRecognizer(("2050.9", 0.6)),
-        text_detection,
-        ScriptedRecognizer(("2050.9", 0.7)),
+        detected,
+        ScriptedRecognizer((seven_segment, 0.7)),
+        _banded_text_detection([], lambda band: detected),
+        ScriptedRecognizer((text_recognizer, 0.9)),
     )
-    assert (refined[0].text, refined[0].confidence) == ("2050.9", AGREED)
+    return refined[0]
+
+
+def test_a_value_the_seven_segment_and_a_generic_reader_read_is_offered_as_sure() -> None:
+    display = _read_by_all_three("2050.9", "2050.9", "2050.9")
+    assert (display.text, display.confidence) == ("2050.9", AGREED)
     reads = [
         Read("2050.9", 0.9, False),
         Read("2050.9", 0.6, True),
@@ -826,14 +832,8 @@ def test_a_value_the_seven_segment_and_a_generic_reader_read_is_offered_as_sure(
 def test_generic_reads_of_the_digits_without_the_point_agree_with_the_recognizers_value() -> None:
     # The generic readers drop a faint point: 20509 read whole by both of them is the same
     # register as the seven-segment recognizer's 2050.9.
-    text_detection = _banded_text_detection([], lambda band: "20509")
-    refined, _ = _refined(
-        "20509",
-        ScriptedRecognizer(("2050.9", 0.6)),
-        text_detection,
-        ScriptedRecognizer(("20509", 0.9)),
-    )
-    assert (refined[0].text, refined[0].confidence) == ("2050.9", AGREED)
+    display = _read_by_all_three("20509", "2050.9", "20509")
+    assert (display.text, display.confidence) == ("2050.9", AGREED)
     seven_segment = Read("2050.9", 0.6, True)
     whole = Read("20509", 0.9, True, TEXT_RECOGNIZER_WEIGHT)
     assert readers_agree("2050.9", [seven_segment, whole])
@@ -867,14 +867,8 @@ def test_generic_reads_of_the_digits_without_the_point_agree_with_the_recognizer
 def test_a_recognizer_that_missed_a_subscript_tenths_still_confirms_the_whole_digits() -> None:
     # A register printing its tenths as a small subscript: the seven-segment recognizer misses
     # it and puts its point before the last digit it saw; the generic readers read it all.
-    text_detection = _banded_text_detection([], lambda band: "008701.3")
-    refined, _ = _refined(
-        "008701.3",
-        ScriptedRecognizer(("00870.1", 0.8)),
-        text_detection,
-        ScriptedRecognizer(("008701.3", 0.9)),
-    )
-    assert (refined[0].text, refined[0].confidence) == ("008701.3", AGREED)
+    display = _read_by_all_three("008701.3", "00870.1", "008701.3")
+    assert (display.text, display.confidence) == ("008701.3", AGREED)
     shifted = Read("00870.1", 0.8, True)
     generic = Read("008701.3", 0.9, True, TEXT_RECOGNIZER_WEIGHT)
     assert subscript_missed("008701.3", [shifted, generic])
