@@ -481,9 +481,9 @@ def joined_pieces(line: TextLine, lines: Sequence[TextLine]) -> TextLine:
 #: Seven-segment glyphs turned by 180 degrees: a 3 upside down is an E, a 4 an h, a 7 an L.
 #: A 9 without its bottom bar turned reads as a b, and a 1 as an I either way up: these two
 #: are only read along with the others (an upright 6 without its top bar is a b too).
-#: Letters a reader takes for digits that read the same turned (O, B, S, Z), and a G for a 6,
-#: which is a 9 turned, are read along with those too.
-_TURNED_GLYPHS = str.maketrans("0123456789EhLbIODBSZG", "0125h59L863479100852" + "9")
+#: Letters a reader takes for digits that read the same turned (O and D for 0, B, S, Z), and a
+#: G for a 6, which is a 9 turned, are read along with those too.
+_TURNED_GLYPHS = str.maketrans("0123456789EhLbIODBSZG", "0125h59L8634791008529")
 _ONLY_TURNED = frozenset("EhL")
 #: The digits that read as those letters turned: a read showing them was read upright.
 _UPRIGHT_ONLY = re.compile(r"[347]")
