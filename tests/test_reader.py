@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from meter_reading.domain.extraction import ReadingResult, extract_reading
@@ -314,6 +316,33 @@ def test_a_display_read_upside_down_with_more_glyphs_than_digits_is_still_the_di
     # The unit after the digits comes first when turned: the h of kWh as a 4, W as M.
     assert read_upside_down("422L6E000") and read_upside_down("ANL955E0")
     assert not read_upside_down("5974.3kWh") and not read_upside_down("EEE")
+
+
+#: What a seven-segment digit looks like turned by 180 degrees.
+_SEEN_TURNED = {
+    "0": "0",
+    "1": "1",
+    "2": "2",
+    "3": "E",
+    "4": "h",
+    "5": "5",
+    "6": "9",
+    "7": "L",
+    "8": "8",
+    "9": "6",
+}
+
+
+@given(st.text(alphabet="0123456789", min_size=3, max_size=9), st.sampled_from(["", "kWh"]))
+def test_digits_read_upright_never_read_as_upside_down_and_their_turned_glyphs_do(
+    digits: str, unit: str
+) -> None:
+    assert not read_upside_down(digits + unit)
+    turned = "".join(_SEEN_TURNED[c] for c in reversed(digits))
+    # Turned, the unit comes first: its h reads as a 4, its W as an M. A read must show a digit
+    # too (EEE is a word), and a 3, 4 or 7 as its letter.
+    glyphs, plain = (any(c in "347" for c in digits), any(c not in "347" for c in digits))
+    assert read_upside_down("4M" * bool(unit) + turned) == (glyphs and plain)
 
 
 def test_a_b_and_an_i_read_beside_an_e_are_digits_upside_down_too() -> None:
