@@ -16,9 +16,9 @@ with reason ``not_a_meter``. Then the calibration (confidence band -> share righ
 value), the recognizer alone on the display crops it never trained on, and peak memory.
 
 ``--perturb`` reads every photo changed the way other households' photos differ from these
-(turned by a few degrees or upside down, compressed harder, half the size): the same photos
-cannot tell how the reader does on unseen ones, but a figure that falls far under a small
-change shows a part that holds only for these photos.
+(turned by a few degrees, a quarter turn or upside down, compressed harder, half the size): the
+same photos cannot tell how the reader does on unseen ones, but a figure that falls far under a
+small change shows a part that holds only for these photos.
 """
 
 from __future__ import annotations
