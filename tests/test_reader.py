@@ -24,7 +24,7 @@ from meter_reading.reader.display import (
     TEXT_RECOGNIZER_WEIGHT,
     DisplayReader,
     Read,
-    _turned_by_glyphs,
+    _glyph_evidence,
     decimal_cell_digit,
     digitish,
     normalise,
@@ -440,11 +440,25 @@ def test_only_reads_that_can_tell_decide_whether_the_crops_are_upside_down() -> 
     # recognizer 5h081 (a 4 turned is an h): the glyphs decide.
     symmetric = [Read("56081", 0.9, False)] * 6
     glyphs = [Read("5h081", 0.9, True, TEXT_RECOGNIZER_WEIGHT)] * 5
-    assert _turned_by_glyphs(symmetric + glyphs)
-    assert not _turned_by_glyphs(symmetric)
+    assert _glyph_evidence(symmetric + glyphs) == (5, 0)
+    assert _glyph_evidence(symmetric) == (0, 0)
     # A 3, 4 or 7 read the right way up is evidence the other way.
     upright = [Read("18045", 0.9, False)] * 6
-    assert not _turned_by_glyphs(upright + glyphs)
+    assert _glyph_evidence(upright + glyphs) == (5, 6)
+
+
+def test_one_stray_turned_read_does_not_turn_a_display_that_reads_alike_either_way() -> None:
+    # 2015.8 upright; one of the text recognizer's five reads has a stray h before the digits
+    # (h20158 reads as digits upside down). Turned, the crops read 85102: no 3, 4 or 7 there
+    # confirms the turn, so the display stays as photographed.
+    image = Image.new("RGB", (800, 400), (150, 190, 150))
+    lines = [_line("20158", UPRIGHT_DIGITS), _line("MX", UPRIGHT_WORD)]
+    generic = ScriptedRecognizer(("h20158", 0.9), *[("20158", 0.9)] * 4, *[("85102", 0.9)] * 5)
+    refined, direction = DisplayReader(ScriptedRecognizer(("2015.8", 0.8)), None, generic).refine(
+        image, lines
+    )
+    display = next(ln for ln in refined if any(c.isdigit() for c in ln.text))
+    assert (display.text, direction) == ("2015.8", 0.0)
 
 
 def test_an_upside_down_page_is_compared_as_on_the_meter() -> None:

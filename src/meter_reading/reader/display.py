@@ -134,10 +134,18 @@ class Read:
 @dataclass(frozen=True)
 class _DisplayReads:
     reads: list[Read]
-    #: Whether the generic readers read the crops as seven-segment digits upside down.
-    upside_down: bool
     #: Reads of the crops that put the region after the display beside it (``DECIMAL_CELLS``).
     cell_reads: list[Read]
+    #: The generic readers' reads of seven-segment digits upside down, and of a 3, 4 or 7
+    #: the right way up (``_glyph_evidence``).
+    turned_reads: int
+    upright_reads: int
+
+    @property
+    def upside_down(self) -> bool:
+        """Whether the generic readers read the crops as seven-segment digits upside down:
+        more of their reads show it than show a 3, 4 or 7 the right way up."""
+        return self.turned_reads > self.upright_reads
 
 
 def digitish(text: str, min_digits: int = 3) -> bool:
@@ -514,18 +522,18 @@ def _without_unit(text: str) -> str:
     return re.sub(r"[^\d]+$", "", text)
 
 
-def _turned_by_glyphs(reads: Sequence[Read]) -> bool:
-    """Whether more of the generic readers' reads of the display (the text detection's, the
-    text recognizer's) are seven-segment digits seen upside down than show a 3, 4 or 7 the
-    right way up. Reads of 0, 1, 2, 5, 6, 8 and 9 alone are digits either way up and tell
-    nothing; nor do the seven-segment recognizer's, which knows no letters."""
+def _glyph_evidence(reads: Sequence[Read]) -> tuple[int, int]:
+    """How many of the generic readers' reads of the display (the text detection's, the text
+    recognizer's) are seven-segment digits seen upside down, and how many show a 3, 4 or 7
+    the right way up. Reads of 0, 1, 2, 5, 6, 8 and 9 alone are digits either way up and
+    tell nothing; nor do the seven-segment recognizer's, which knows no letters."""
     generic = [_without_unit(r.text) for r in reads if _reader_of(r) != "seven-segment recognizer"]
     turned_reads = sum(read_upside_down(text) for text in generic)
     upright_reads = sum(
         not read_upside_down(text) and digitish(text) and bool(_UPRIGHT_ONLY.search(text))
         for text in generic
     )
-    return turned_reads > upright_reads
+    return turned_reads, upright_reads
 
 
 def _decimal_at_end(read: tuple[str, float]) -> float:
@@ -786,7 +794,7 @@ class DisplayReader:
         # The photo's reads of the line count in the vote, but not as to which way up the
         # crops are: the detector read them its own way.
         photo_reads = [Read(m.text, m.confidence, False) for m in members]
-        return _DisplayReads(photo_reads + reads, _turned_by_glyphs(reads), cell_reads)
+        return _DisplayReads(photo_reads + reads, cell_reads, *_glyph_evidence(reads))
 
     def refine(self, image: Image.Image, lines: list[TextLine]) -> tuple[list[TextLine], float]:
         """The lines with the display's line replaced by the voted read of the display,
@@ -833,7 +841,10 @@ class DisplayReader:
                 # the photo's reads of it (they read it upside down too).
                 other = turned_line(line)
                 seen_turned = self._read_display(image, other, [])
-                if not seen_turned.upside_down:
+                # One such read alone may be a stray letter beside digits that read alike
+                # either way up (0, 1, 2, 5, 8): then the turned crops must show a 3, 4 or 7.
+                confirmed = seen.turned_reads >= 2 or seen_turned.upright_reads > 0
+                if not seen_turned.upside_down and confirmed:
                     lines = [other if ln is line else ln for ln in lines]
                     line, seen = other, seen_turned
                     direction = _quarter_turn(line)
