@@ -329,7 +329,7 @@ def readers_agree(reading: str, reads: Sequence[Read]) -> bool:
     )
 
     def exact(read: str) -> bool:
-        return read != "" and reading_number(read) == target
+        return _is_value(read, target)
 
     def same_digits(read: str) -> bool:
         pointless = read != "" and "." not in read and digits_agree
@@ -360,7 +360,7 @@ def subscript_missed(reading: str, reads: Sequence[Read]) -> bool:
     by_reader = _whole_reads_by_reader(reads)
 
     def exact(read: str) -> bool:
-        return read != "" and reading_number(read) == target
+        return _is_value(read, target)
 
     def whole_digits(read: str) -> bool:
         return _places(read) == 1 and value_key(read) == value_key(reading)[:-1]
@@ -378,6 +378,11 @@ def _whole_reads_by_reader(reads: Sequence[Read]) -> dict[str, list[str]]:
         n = normalise(read.text)
         by_reader.setdefault(_reader_of(read), []).append("" if n is None or n[1] else n[0])
     return by_reader
+
+
+def _is_value(read: str, target: Decimal | None) -> bool:
+    """Whether a read of ``_whole_reads_by_reader`` is this value, point included."""
+    return read != "" and reading_number(read) == target
 
 
 def _most(by_reader: Mapping[str, list[str]], reader: str, same: Callable[[str], bool]) -> bool:
@@ -528,12 +533,12 @@ def _glyph_evidence(reads: Sequence[Read]) -> tuple[int, int]:
     the right way up. Reads of 0, 1, 2, 5, 6, 8 and 9 alone are digits either way up and
     tell nothing; nor do the seven-segment recognizer's, which knows no letters."""
     generic = [_without_unit(r.text) for r in reads if _reader_of(r) != "seven-segment recognizer"]
-    turned_reads = sum(read_upside_down(text) for text in generic)
+    turned = [read_upside_down(text) for text in generic]
     upright_reads = sum(
-        not read_upside_down(text) and digitish(text) and bool(_UPRIGHT_ONLY.search(text))
-        for text in generic
+        not up and digitish(text) and bool(_UPRIGHT_ONLY.search(text))
+        for text, up in zip(generic, turned, strict=True)
     )
-    return turned_reads, upright_reads
+    return sum(turned), upright_reads
 
 
 def _decimal_at_end(read: tuple[str, float]) -> float:
