@@ -927,8 +927,9 @@ def test_a_recognizer_that_missed_a_subscript_tenths_still_confirms_the_whole_di
     assert not subscript_missed("008701.3", [shifted, generic, generic, grouped])
 
 
-def _agreed_read(display: str, word: str) -> ReadingResult:
-    """A photo whose display every reader reads as ``display``, beside ``word``."""
+def _agreed_read(display: str, word: str, on_crops: str | None = None) -> ReadingResult:
+    """A photo whose display every reader reads as ``display``, beside ``word``; the text
+    recognizer reads ``on_crops`` (the display and what it crops beside it) where given."""
     blocks = [
         _textract_line(display, 0.1, 0.3, 0.7, 0.6),
         _textract_line(word, 0.72, 0.5, 0.9, 0.6),
@@ -936,7 +937,7 @@ def _agreed_read(display: str, word: str) -> ReadingResult:
     reader = DisplayReader(
         ScriptedRecognizer((display, 0.9)),
         _banded_text_detection([], lambda band: display),
-        ScriptedRecognizer((display, 0.9)),
+        ScriptedRecognizer((on_crops or display, 0.9)),
     )
     return read_meter(_jpeg(800, 600), blocks, reader)
 
@@ -961,6 +962,15 @@ def test_a_sure_kwh_reading_needs_the_page_to_show_an_electricity_meter(
     assert (result.reading, result.unit, result.status) == ("04300.5", "kWh", status)
     if status == "uncertain":
         assert result.confidence <= UNIT_UNSEEN
+
+
+def test_a_unit_read_beside_the_digits_on_the_display_crops_shows_an_electricity_meter() -> None:
+    # The page's own read of the unit was lost (read the wrong way up, or cut off the
+    # display's line), but the widened crops of the display show it after the digits.
+    result = _agreed_read("04300.5", "Genus", on_crops="04300.5kWh")
+    assert (result.reading, result.unit, result.status) == ("04300.5", "kWh", "ok")
+    # Without it on the crops either, the household is asked.
+    assert _agreed_read("04300.5", "Genus", on_crops="04300.5").status == "uncertain"
 
 
 def test_a_reading_shorter_than_a_register_is_asked_about_however_sure_the_readers() -> None:

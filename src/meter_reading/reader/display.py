@@ -20,7 +20,11 @@ from typing import Any, Protocol
 
 from PIL import Image
 
-from meter_reading.domain.extraction import DIAL_FACTOR, SEVEN_SEGMENT_CONFUSIONS
+from meter_reading.domain.extraction import (
+    DIAL_FACTOR,
+    SEVEN_SEGMENT_CONFUSIONS,
+    shows_electricity_meter,
+)
 from meter_reading.reader.image import (
     RGBArray,
     beside,
@@ -898,6 +902,9 @@ class DisplayReader:
             if readers_agree(line.text, reads) or subscript_missed(line.text, reads):
                 line.confidence = max(line.confidence, AGREED)
             line.read_as_display = True
+            # The unit printed beside the digits, read with them (1368.3kWh), even where the
+            # page's own reads of it were turned the wrong way or cut short.
+            line.unit_in_crops = shows_electricity_meter(r.text for r in reads)
             widest = extend(line.quad, 0.5, 1.5, 0.1)
             # Pieces of the same display found separately (a cut-off "13", the small
             # decimal digit) are part of the voted read now: drop them.

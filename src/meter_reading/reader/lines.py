@@ -25,6 +25,8 @@ class TextLine:
     quad: Quad  # in pixels of the photo
     #: Whether the display reader read this line (its crops, recognizers and votes).
     read_as_display: bool = False
+    #: Whether a reader read an electricity meter's unit (kWh) in the display's own crops.
+    unit_in_crops: bool = False
 
     @property
     def height(self) -> float:

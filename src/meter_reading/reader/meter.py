@@ -114,7 +114,7 @@ def read_meter(
         # not look like the display to it): no vote, no recognizer, no register format stands
         # behind its digits or its point. The household is asked.
         return _asked(result, UNREAD_REGISTER)
-    if not electricity_shown:
+    if not electricity_shown and not _unit_in_crops(result, refined):
         return _asked(result, UNIT_UNSEEN)
     if sum(c.isdigit() for c in result.reading or "") < SURE_FROM_DIGITS:
         return _asked(result, SHORT_READING)
@@ -131,9 +131,18 @@ def _asked(result: ReadingResult, highest_confidence: float) -> ReadingResult:
     )
 
 
-def _read_as_display(result: ReadingResult, lines: Iterable[TextLine]) -> bool:
+def _display_lines(result: ReadingResult, lines: Iterable[TextLine]) -> list[TextLine]:
+    """The lines the display reader read to the result's value."""
     value = result.value
-    return any(ln.read_as_display and reading_number(ln.text) == value for ln in lines)
+    return [ln for ln in lines if ln.read_as_display and reading_number(ln.text) == value]
+
+
+def _read_as_display(result: ReadingResult, lines: Iterable[TextLine]) -> bool:
+    return bool(_display_lines(result, lines))
+
+
+def _unit_in_crops(result: ReadingResult, lines: Iterable[TextLine]) -> bool:
+    return any(ln.unit_in_crops for ln in _display_lines(result, lines))
 
 
 @functools.cache
