@@ -907,6 +907,27 @@ def test_generic_reads_of_the_digits_without_the_point_agree_with_the_recognizer
     )
 
 
+def test_a_thin_leading_one_the_narrow_crops_leave_out_still_agrees_with_the_value() -> None:
+    # The crops that start at the detector's box start after a thin 1 (its cell's left side
+    # is dark): there the seven-segment recognizer reads the rest; the wider crops show it.
+    generic = Read("16422.2", 0.9, False)
+
+    def seven_segment(whole_on: set[int]) -> list[Read]:
+        return [
+            Read("16422.2" if k in whole_on else "6422.2", 0.7, True, crop=k)
+            for k in range(len(EXTENSIONS))
+        ]
+
+    reaching_furthest = {k for k, (left, _) in enumerate(EXTENSIONS) if left >= 0.3}
+    assert readers_agree("16422.2", [*seven_segment(reaching_furthest), generic])
+    # Missing on a crop that reaches further left than one where it was read, the 1 is in
+    # doubt: most reads must then be the value itself.
+    assert not readers_agree("16422.2", [*seven_segment({0, 4}), generic])
+    # Nothing hides before a register padded with zeros.
+    padded = [Read("6422.2" if k < 3 else "016422.2", 0.7, True, crop=k) for k in range(5)]
+    assert not readers_agree("016422.2", [*padded, Read("016422.2", 0.9, False)])
+
+
 def test_a_recognizer_that_missed_a_subscript_tenths_still_confirms_the_whole_digits() -> None:
     # A register printing its tenths as a small subscript: the seven-segment recognizer misses
     # it and puts its point before the last digit it saw; the generic readers read it all.

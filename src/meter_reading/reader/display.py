@@ -341,12 +341,36 @@ def readers_agree(reading: str, reads: Sequence[Read]) -> bool:
 
     return (
         target is not None
-        and _most(by_reader, "seven-segment recognizer", exact)
+        and _seven_segment_reads_value(reading, reads)
         and (
             _most(by_reader, "text detection", same_digits)
             or _most(by_reader, "text recognizer", same_digits)
         )
     )
+
+
+def _seven_segment_reads_value(reading: str, reads: Sequence[Read]) -> bool:
+    """Whether most of the seven-segment recognizer's reads are this value, point included.
+
+    A thin leading 1 lights only its cell's right side, and the crops that start at the text
+    detection's box may start after it: there the recognizer reads the rest (``6422.2`` of
+    16422.2). Such a read counts for the value where the crop reaches less far left than
+    every crop on which the recognizer read the 1.
+    """
+    target = reading_number(reading)
+    mine = [
+        (r.crop, _register_read(r)) for r in reads if _reader_of(r) == "seven-segment recognizer"
+    ]
+    whole = [crop for crop, read in mine if _is_value(read, target)]
+    agreeing = len(whole)
+    if reading.startswith("1") and whole and all(crop is not None for crop in whole):
+        reach = min(EXTENSIONS[crop][0] for crop in whole if crop is not None)
+        agreeing += sum(
+            crop is not None and EXTENSIONS[crop][0] < reach and _is_value("1" + read, target)
+            for crop, read in mine
+            if read
+        )
+    return agreeing > len(mine) / 2
 
 
 def subscript_missed(reading: str, reads: Sequence[Read]) -> bool:
@@ -379,9 +403,14 @@ def _whole_reads_by_reader(reads: Sequence[Read]) -> dict[str, list[str]]:
     point (its decimal digit went unread)."""
     by_reader: dict[str, list[str]] = {}
     for read in reads:
-        n = normalise(read.text)
-        by_reader.setdefault(_reader_of(read), []).append("" if n is None or n[1] else n[0])
+        by_reader.setdefault(_reader_of(read), []).append(_register_read(read))
     return by_reader
+
+
+def _register_read(read: Read) -> str:
+    """A read normalised, or "" where it is no register or ends in a bare point."""
+    n = normalise(read.text)
+    return "" if n is None or n[1] else n[0]
 
 
 def _is_value(read: str, target: Decimal | None) -> bool:
