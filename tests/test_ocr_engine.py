@@ -7,10 +7,12 @@ import uuid
 from typing import Any
 
 import pytest
+from conftest import LabelledPhoto
 from PIL import Image
 
 from meter_reading.domain.blocks import blocks_from_textract
 from meter_reading.local.ocr_engine import OfflineTextDetector
+from meter_reading.local.photo_reader import read_photo
 from meter_reading.local.sample_photo import render_blank_photo, render_meter_photo
 from meter_reading.reader.lines import TextLine, lines_from_textract
 
@@ -123,6 +125,38 @@ def test_an_upside_down_photo_gets_polygons_that_start_at_the_texts_top_left(
     # Read as Textract reads a turned page: the text runs right to left across the photo.
     assert all(abs(abs(ln.direction) - 180) < 20 for ln in words)
     assert any("METER" in ln.text.upper() for ln in words)
+
+
+@pytest.mark.parametrize(("turn", "direction"), [(90, -90.0), (270, 90.0)])
+def test_a_sideways_photo_is_read_as_textract_reads_it(
+    detector: OfflineTextDetector, turn: int, direction: float
+) -> None:
+    # A phone held sideways: Textract finds the page's orientation and reads the display's
+    # digits as one line, its polygon starting at the text's own top-left corner.
+    photo = Image.open(io.BytesIO(render_meter_photo("03662.0"))).rotate(turn, expand=True)
+    out = io.BytesIO()
+    photo.save(out, "JPEG", quality=90)
+    lines = lines_from_textract(detector.detect(out.getvalue()), *photo.size)
+    display = [ln for ln in lines if ln.text.replace(".", "").replace(" ", "").startswith("036620")]
+    assert display, [ln.text for ln in lines]
+    assert abs(display[0].direction - direction) < 20
+    assert any("METER" in ln.text.upper() for ln in lines if ln.digits == 0)
+
+
+@pytest.mark.parametrize("turn", [90, 270])
+def test_a_real_photo_taken_sideways_reads_as_it_does_upright(
+    detector: OfflineTextDetector, meter_photos: list[LabelledPhoto], turn: int
+) -> None:
+    # Seven-segment digits running up or down the photo: detected as they are, the display
+    # broke into single cells and the meter read 1200. Textract finds the page's orientation.
+    photo = next(p for p in meter_photos if p.path.name.startswith("eb_be0b4441"))
+    upright = read_photo(photo.path, detector)
+    with Image.open(photo.path) as image:
+        out = io.BytesIO()
+        image.convert("RGB").rotate(turn, expand=True).save(out, "JPEG", quality=92)
+    sideways = read_photo(out.getvalue(), detector)
+    assert (upright.reading or "").replace(".", "") == photo.reading_digits
+    assert sideways.reading == upright.reading
 
 
 def test_same_detector_is_reusable(detector: OfflineTextDetector) -> None:

@@ -178,11 +178,12 @@ class OfflineTextDetector:
     Like Textract it finds text lines in any orientation and reads them: PP-OCRv4
     detection on the photo scaled to ``det_side`` pixels and again on a
     contrast-equalised grey copy at ``det_side`` and ``second_side`` (Textract copes with
-    low-contrast LCDs and thin seven-segment digits that a single PP-OCR pass misses), the
-    text-direction classifier turns
-    upside-down lines, recognition reads the full-size crop. Each LINE's polygon starts
-    at the text's own top-left corner, as Textract's does. No display reading, no
-    votes: that is the reader's job, in AWS as here. Load once, reuse; thread-safe.
+    low-contrast LCDs and thin seven-segment digits that a single PP-OCR pass misses); a
+    photo whose text mostly runs up or down is detected again turned a quarter, as Textract
+    finds a page's orientation; the text-direction classifier turns upside-down lines;
+    recognition reads the full-size crop. Each LINE's polygon starts at the text's own
+    top-left corner, as Textract's does. No display reading, no votes: that is the
+    reader's job, in AWS as here. Load once, reuse; thread-safe.
     """
 
     def __init__(self, det_side: int = 960, second_side: int = 640) -> None:
@@ -195,15 +196,31 @@ class OfflineTextDetector:
         img = _decode(image_bytes)
         height, width = img.shape[:2]
         with self._lock:
-            equalised = _equalise(img)
-            quads = self._detect(img, self._det_side)
-            for more in (
-                self._detect(equalised, self._det_side),
-                self._detect(equalised, self._second_side),
-            ):
-                quads += [q for q in more if not any(overlap(q, o) > 0.5 for o in quads)]
-            lines = self._read(img, quads)
+            quads = self._all_quads(img)
+            if _mostly_vertical(quads):
+                # Like Textract, find the page's orientation: a photo taken sideways is
+                # detected again turned a quarter anticlockwise (its text then runs left to
+                # right or upside down, which the direction step settles), and its lines
+                # are given back in the photo's own coordinates.
+                upright = np.ascontiguousarray(np.rot90(img))
+                lines = [
+                    (text, score, [(width - y, x) for x, y in quad])
+                    for text, score, quad in self._read(upright, self._all_quads(upright))
+                ]
+            else:
+                lines = self._read(img, quads)
         return textract_blocks(lines, width, height)
+
+    def _all_quads(self, img: Image) -> list[Quad]:
+        """Text boxes of the photo and of its contrast-equalised copy, overlaps dropped."""
+        equalised = _equalise(img)
+        quads = self._detect(img, self._det_side)
+        for more in (
+            self._detect(equalised, self._det_side),
+            self._detect(equalised, self._second_side),
+        ):
+            quads += [q for q in more if not any(overlap(q, o) > 0.5 for o in quads)]
+        return quads
 
     def _detect(self, img: Image, side: int) -> list[Quad]:
         """Text boxes found at ``side`` pixels (longest side), in full-size coordinates."""
@@ -257,6 +274,17 @@ class OfflineTextDetector:
             if str(text).strip() and float(score) >= 0.5:
                 lines.append((str(text), float(score), quad))
         return lines
+
+
+def _mostly_vertical(quads: list[Quad]) -> bool:
+    """Most of the text found (by length) runs up or down the photo: it was taken sideways."""
+    along = [0.0, 0.0]
+    for quad in quads:
+        across = float(np.hypot(quad[1][0] - quad[0][0], quad[1][1] - quad[0][1]))
+        down = float(np.hypot(quad[3][0] - quad[0][0], quad[3][1] - quad[0][1]))
+        if max(across, down) >= 1.5 * min(across, down):
+            along[down > across] += max(across, down)
+    return along[1] > along[0]
 
 
 def _turn(crop: Image, upside_down: bool) -> Image:
