@@ -994,6 +994,25 @@ def test_a_unit_read_beside_the_digits_on_the_display_crops_shows_an_electricity
     assert _agreed_read("04300.5", "Genus", on_crops="04300.5").status == "uncertain"
 
 
+@pytest.mark.parametrize(
+    ("display", "status"),
+    [
+        ("000680.4", "ok"),  # a register padded with zeros
+        ("00839.0", "ok"),
+        ("03556.7", "uncertain"),  # one zero: a display read upside down ends so (08900.0)
+        ("43.00", "uncertain"),  # a fuel pump's money
+        ("0043.00", "uncertain"),  # two decimals: no kWh register
+    ],
+)
+def test_a_register_padded_with_zeros_needs_no_kwh_on_the_page(display: str, status: str) -> None:
+    # Utility registers pad their whole digits with zeros and print one decimal; a fuel
+    # pump's litres and money do not. The brand is all the page shows.
+    result = _agreed_read(display, "Genus")
+    assert (result.reading, result.status) == (display, status)
+    if status == "uncertain":
+        assert result.confidence <= UNIT_UNSEEN
+
+
 def test_a_reading_shorter_than_a_register_is_asked_about_however_sure_the_readers() -> None:
     # Every reader can drop a thin leading 1 alike (192.7 for 1192.7): four digits are
     # fewer than a register's cells, so the household is asked.

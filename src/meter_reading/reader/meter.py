@@ -27,7 +27,8 @@ from meter_reading.reader.lines import TextLine, lines_from_textract, quad_width
 UNREAD_REGISTER = 0.5
 #: The highest confidence of a kWh reading on a page where the text detection read nothing
 #: that shows an electricity meter (no kWh, no imp/kWh): kWh is then only the default,
-#: and the display may be a fuel pump's or a scale's whose label went unread.
+#: and the display may be a fuel pump's or a scale's whose label went unread. Not where the
+#: display's crops show the kWh, or the reading has a padded register's format.
 UNIT_UNSEEN = 0.85
 #: Fewest digits of a kWh reading offered as sure: registers print five cells or more (four
 #: whole kWh and the tenths, or more). A shorter read may have lost a cell, most often a
@@ -114,11 +115,30 @@ def read_meter(
         # not look like the display to it): no vote, no recognizer, no register format stands
         # behind its digits or its point. The household is asked.
         return _asked(result, UNREAD_REGISTER)
-    if not electricity_shown and not _unit_in_crops(result, refined):
+    if (
+        not electricity_shown
+        and not _unit_in_crops(result, refined)
+        and not padded_register(result.reading or "")
+    ):
         return _asked(result, UNIT_UNSEEN)
     if sum(c.isdigit() for c in result.reading or "") < SURE_FROM_DIGITS:
         return _asked(result, SHORT_READING)
     return result
+
+
+def padded_register(reading: str) -> bool:
+    """Whether a reading has a utility register's format: whole digits padded with two zeros
+    or more, and one decimal (``000680.4``). A fuel pump's litres and money are not padded
+    and print two or three decimals; a display read upside down ends in its padding
+    (``08900.0`` for 000680.4)."""
+    whole, point, decimals = reading.partition(".")
+    return (
+        point == "."
+        and len(decimals) == 1
+        and whole.startswith("00")
+        and len(whole) + len(decimals) >= 6
+        and (whole + decimals).isdigit()
+    )
 
 
 def _asked(result: ReadingResult, highest_confidence: float) -> ReadingResult:
