@@ -896,6 +896,13 @@ def test_generic_reads_of_the_digits_without_the_point_agree_with_the_recognizer
     assert not readers_agree("00330.0", [recognizer_read, gapless, grouped])
     # A gap before a 1 that was read is the blank left half of that 1's cell.
     assert readers_agree("2015.8", [Read("2015.8", 0.8, True), Read("20 158", 0.9, False)])
+    # A gap after all the digits is beyond the register: labels read on a wide crop.
+    whole_twice = [Read("20088", 0.9, False), Read("20088", 0.9, False)]
+    labels = Read("20088 3200m", 0.6, False)
+    assert readers_agree("2008.8", [Read("2008.8", 0.8, True), *whole_twice, labels])
+    assert not readers_agree(
+        "2008.8", [Read("2008.8", 0.8, True), *whole_twice, Read("200 88", 0.6, False)]
+    )
     # The seven-segment recognizer must read the point itself.
     assert not readers_agree("2050.9", [Read("20509", 0.6, True), whole])
     # Where a generic reader read one more digit after them, the digits read whole may have

@@ -326,7 +326,7 @@ def readers_agree(reading: str, reads: Sequence[Read]) -> bool:
 
     digits_agree = (
         "." in reading
-        and not _grouped_by_generic(reads)
+        and not _grouped_by_generic(reading, reads)
         and not any(
             _most(by_reader, r, one_more_digit) for r in ("text detection", "text recognizer")
         )
@@ -382,7 +382,7 @@ def subscript_missed(reading: str, reads: Sequence[Read]) -> bool:
     it misses the subscript, and the register's format puts its point before the last digit.
     Its reads still confirm every whole digit that the generic reader read.
     """
-    if _places(reading) != 1 or _grouped_by_generic(reads):
+    if _places(reading) != 1 or _grouped_by_generic(reading, reads):
         return False
     target = reading_number(reading)
     by_reader = _whole_reads_by_reader(reads)
@@ -424,12 +424,17 @@ def _most(by_reader: Mapping[str, list[str]], reader: str, same: Callable[[str],
     return sum(map(same, got)) > len(got) / 2
 
 
-def _grouped_by_generic(reads: Sequence[Read]) -> bool:
-    """Whether a generic reader read the digits in groups: a thin 1, only its cell's right
-    side lit, hides in such a gap (0033 10.0 read 0033 00). A gap before a 1 read is that
-    1's own cell's blank left half (20 158 for 2015.8)."""
+def _grouped_by_generic(reading: str, reads: Sequence[Read]) -> bool:
+    """Whether a generic reader read the digits in groups, the gap inside the register: a thin
+    1, only its cell's right side lit, hides in such a gap (0033 10.0 read 0033 00). A gap
+    before a 1 read is that 1's own cell's blank left half (20 158 for 2015.8), and a gap
+    after all of the reading's digits is beyond the register (labels: 20088 3200m)."""
+    digits = sum(c.isdigit() for c in reading)
     return any(
-        _DIGIT_GAP.search(r.text) for r in reads if _reader_of(r) != "seven-segment recognizer"
+        sum(c.isdigit() for c in r.text[: gap.start() + 1]) < digits
+        for r in reads
+        if _reader_of(r) != "seven-segment recognizer"
+        for gap in _DIGIT_GAP.finditer(r.text)
     )
 
 
