@@ -110,14 +110,15 @@ def read_meter(
     result = extract_reading(upright_blocks(refined, direction, width, height))
     if result.status != "ok" or result.unit != "kWh":
         return result
-    if not _read_as_display(result, refined):
+    display_lines = _display_lines(result, refined)
+    if not display_lines:
         # The register the extraction chose is a line the display reader never read (it did
         # not look like the display to it): no vote, no recognizer, no register format stands
         # behind its digits or its point. The household is asked.
         return _asked(result, UNREAD_REGISTER)
     if (
         not electricity_shown
-        and not _unit_in_crops(result, refined)
+        and not any(ln.unit_in_crops for ln in display_lines)
         and not padded_register(result.reading or "")
     ):
         return _asked(result, UNIT_UNSEEN)
@@ -155,14 +156,6 @@ def _display_lines(result: ReadingResult, lines: Iterable[TextLine]) -> list[Tex
     """The lines the display reader read to the result's value."""
     value = result.value
     return [ln for ln in lines if ln.read_as_display and reading_number(ln.text) == value]
-
-
-def _read_as_display(result: ReadingResult, lines: Iterable[TextLine]) -> bool:
-    return bool(_display_lines(result, lines))
-
-
-def _unit_in_crops(result: ReadingResult, lines: Iterable[TextLine]) -> bool:
-    return any(ln.unit_in_crops for ln in _display_lines(result, lines))
 
 
 @functools.cache
