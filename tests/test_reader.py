@@ -914,6 +914,28 @@ def test_generic_reads_of_the_digits_without_the_point_agree_with_the_recognizer
     )
 
 
+def test_both_generic_readers_confirm_a_tenths_digit_the_recognizer_misread() -> None:
+    # The tenths cell is small: the seven-segment recognizer reads 02932.8 or 02932.2 for
+    # 02932.6, while it reads the whole kWh and the point's place in every crop.
+    display = _read_by_all_three("029326", "02932.8", "029326")
+    assert (display.text, display.confidence) == ("02932.6", AGREED)
+    misread = [Read(t, 0.7, True) for t in ("02932.6", "02932.8", "02932.2")]
+    detection, text_recognizer = Read("029326", 0.9, False), Read("02932.6", 0.9, True, 1.0)
+    assert readers_agree("02932.6", [*misread, detection, text_recognizer])
+    # One generic reader is not enough for a digit the recognizer does not confirm,
+    assert not readers_agree("02932.6", [*misread, detection])
+    assert not readers_agree("02932.6", [*misread, text_recognizer])
+    # nor another whole number, or a read with the point elsewhere,
+    other_whole = [Read(t, 0.7, True) for t in ("02933.6", "02933.8", "02932.2")]
+    assert not readers_agree("02932.6", [*other_whole, detection, text_recognizer])
+    elsewhere = [Read(t, 0.7, True) for t in ("0293.2", "0293.8", "02932.2")]
+    assert not readers_agree("02932.6", [*elsewhere, detection, text_recognizer])
+    # nor a second decimal digit, which no tenths cell holds.
+    hundredths = [Read(t, 0.7, True) for t in ("18025.81", "18025.88")]
+    generic = [Read("1802583", 0.9, False), Read("18025.83", 0.9, True, 1.0)]
+    assert not readers_agree("18025.83", [*hundredths, *generic])
+
+
 def test_a_thin_leading_one_the_narrow_crops_leave_out_still_agrees_with_the_value() -> None:
     # The crops that start at the detector's box start after a thin 1 (its cell's left side
     # is dark): there the seven-segment recognizer reads the rest; the wider crops show it.

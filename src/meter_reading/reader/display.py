@@ -305,7 +305,9 @@ def _reader_of(read: Read) -> str:
 def readers_agree(reading: str, reads: Sequence[Read]) -> bool:
     """Whether the seven-segment recognizer and at least one of the two generic readers (the
     text detection, the text recognizer) each read exactly this value, point included, in
-    most of their reads; a generic reader may read its digits without the point.
+    most of their reads; a generic reader may read its digits without the point. Of a
+    one-decimal value the recognizer may misread the small tenths digit where both generic
+    readers read it.
 
     The seven-segment recognizer is a model of another kind, trained on displays only: where
     it and a generic reader agree, it takes two different mistakes that come out the same
@@ -339,14 +341,28 @@ def readers_agree(reading: str, reads: Sequence[Read]) -> bool:
         pointless = read != "" and "." not in read and digits_agree
         return exact(read) or (pointless and value_key(read) == key)
 
-    return (
-        target is not None
-        and _seven_segment_reads_value(reading, reads)
-        and (
-            _most(by_reader, "text detection", same_digits)
-            or _most(by_reader, "text recognizer", same_digits)
-        )
+    if target is None:
+        return False
+    detection, text_recognizer = (
+        _most(by_reader, reader, same_digits) for reader in ("text detection", "text recognizer")
     )
+    if _seven_segment_reads_value(reading, reads):
+        return detection or text_recognizer
+    # The tenths cell is small, and the seven-segment recognizer misreads its digit more
+    # often than a whole one (02932.8 beside 02932.6): where it reads the whole kWh and one
+    # decimal, both generic readers reading every digit confirm the tenths.
+    return (
+        _places(reading) == 1
+        and _most(by_reader, "seven-segment recognizer", lambda read: _same_whole(read, target))
+        and detection
+        and text_recognizer
+    )
+
+
+def _same_whole(read: str, target: Decimal) -> bool:
+    """Whether a read has one decimal and the same whole number as the target."""
+    number = reading_number(read) if read else None
+    return number is not None and _places(read) == 1 and int(number) == int(target)
 
 
 def _seven_segment_reads_value(reading: str, reads: Sequence[Read]) -> bool:
