@@ -21,6 +21,7 @@ from meter_reading.reader.display import (
     DECIMAL_CELLS,
     EXTENSIONS,
     FORMAT_ONLY,
+    SECOND_LOOK_WIDENING,
     TEXT_RECOGNIZER_WEIGHT,
     DisplayReader,
     Read,
@@ -934,6 +935,34 @@ def test_both_generic_readers_confirm_a_tenths_digit_the_recognizer_misread() ->
     hundredths = [Read(t, 0.7, True) for t in ("18025.81", "18025.88")]
     generic = [Read("1802583", 0.9, False), Read("18025.83", 0.9, True, 1.0)]
     assert not readers_agree("18025.83", [*hundredths, *generic])
+
+
+def test_the_recognizers_second_look_at_the_crops_widened_confirms_the_value() -> None:
+    # A narrow font: as cropped, two of its digits merge in the seven-segment recognizer's
+    # columns (251.9 for 2519.9) in most crops; widened, it reads them all. It is shown the
+    # display's crops, then the decimal cells beside the display, then the crops widened.
+    def display_read(widened: str) -> TextLine:
+        as_cropped = [("251.9", 0.8)] * 3 + [("2519.9", 0.8)] * (len(EXTENSIONS) - 3)
+        reads = as_cropped + [("2519.9", 0.8)] * len(DECIMAL_CELLS)
+        recognizer = ScriptedRecognizer(*reads, *[(widened, 0.8)] * len(EXTENSIONS))
+        refined, _ = _refined(
+            "25199",
+            recognizer,
+            _banded_text_detection([], lambda band: "25199"),
+            ScriptedRecognizer(("25199", 0.9)),
+        )
+        crops = recognizer.crops[: len(reads) + len(EXTENSIONS)]
+        for shown, wide in zip(crops, crops[len(reads) :], strict=False):
+            assert wide.shape[0] == shown.shape[0]
+            assert wide.shape[1] == round(shown.shape[1] * SECOND_LOOK_WIDENING)
+        return refined[0]
+
+    confirmed = display_read("2519.9")
+    assert (confirmed.text, confirmed.confidence) == ("2519.9", AGREED)
+    # Where the second look merges them too, the value is not confirmed.
+    unconfirmed = display_read("251.9")
+    assert unconfirmed.text == "2519.9"
+    assert unconfirmed.confidence < AGREED
 
 
 def test_a_thin_leading_one_the_narrow_crops_leave_out_still_agrees_with_the_value() -> None:

@@ -33,6 +33,7 @@ from meter_reading.reader.image import (
     extend,
     line_coordinates,
     stack,
+    widened,
 )
 from meter_reading.reader.lines import (
     Quad,
@@ -67,6 +68,11 @@ DECIMAL_CELLS: tuple[tuple[float, float, float, float], ...] = (
     (-0.05, 0.8, 0.3, 0.1),
     (-0.05, 1.1, 0.2, 0.15),
 )
+#: How much wider the seven-segment recognizer's second look at the display's crops sees
+#: them: it gives one column to every four pixels, and a narrow font's digits then merge
+#: into one read (251.9 for 2519.9). Only to confirm a value (``readers_agree``): widened,
+#: it reads a small subscript tenths less often than as they are (00293.6 for 002936.2).
+SECOND_LOOK_WIDENING = 1.3
 #: A crop reaching further left (box heights to the left, to the right), read by the text
 #: recognizer alone, for a thin leading 1 beyond the box (``leading_one``): a seven-segment
 #: 1 lights only its cell's right side, so a detector's box may start a cell too late.
@@ -144,6 +150,8 @@ class _DisplayReads:
     #: the right way up (``_glyph_evidence``).
     turned_reads: int
     upright_reads: int
+    #: The seven-segment recognizer's reads of the crops widened (``SECOND_LOOK_WIDENING``).
+    second_look: list[Read]
 
     @property
     def upside_down(self) -> bool:
@@ -836,7 +844,8 @@ class DisplayReader:
         body = crop(image, extend(line.quad, 0.2, 0.0, 0.1))
         # The display with its decimal cell scaled up to the other digits' size.
         celled = [beside(body, crop(image, beyond_end(line.quad, *c))) for c in DECIMAL_CELLS]
-        recognised = self._recognizer.read(crops + celled)
+        wide = [widened(c, SECOND_LOOK_WIDENING) for c in crops]
+        recognised = self._recognizer.read(crops + celled + wide)
         generic = self._detection_reads(crops + celled)
         reads = [Read(t, s, True, crop=k) for k, (t, s) in enumerate(recognised[: len(crops)]) if t]
         reads += [r for band in generic[: len(crops)] for r in band]
@@ -848,12 +857,20 @@ class DisplayReader:
                 for k, (t, s) in enumerate(self._text_recognizer.read(crops))
                 if t
             ]
-        cell_reads = [Read(t, s, True) for t, s in recognised[len(crops) :] if t]
+        cells = recognised[len(crops) : len(crops) + len(celled)]
+        cell_reads = [Read(t, s, True) for t, s in cells if t]
+        second_look = [
+            Read(t, s, True, crop=k)
+            for k, (t, s) in enumerate(recognised[len(crops) + len(celled) :])
+            if t
+        ]
         cell_reads += [r for band in generic[len(crops) :] for r in band]
         # The photo's reads of the line count in the vote, but not as to which way up the
         # crops are: the detector read them its own way.
         photo_reads = [Read(m.text, m.confidence, False) for m in members]
-        return _DisplayReads(photo_reads + reads, cell_reads, *_glyph_evidence(reads))
+        return _DisplayReads(
+            photo_reads + reads, cell_reads, *_glyph_evidence(reads), second_look=second_look
+        )
 
     def refine(self, image: Image.Image, lines: list[TextLine]) -> tuple[list[TextLine], float]:
         """The lines with the display's line replaced by the voted read of the display,
@@ -949,7 +966,9 @@ class DisplayReader:
                 line.text, line.confidence = voted[0] + "." + digit, voted[1] * FORMAT_ONLY
             else:
                 line.text, line.confidence = with_tenths(*voted)
-            if readers_agree(line.text, reads) or subscript_missed(line.text, reads):
+            # The recognizer's second look joins its reads where agreement is judged.
+            confirming = reads + seen.second_look
+            if readers_agree(line.text, confirming) or subscript_missed(line.text, confirming):
                 line.confidence = max(line.confidence, AGREED)
             line.read_as_display = True
             # The unit printed beside the digits, read with them (1368.3kWh), even where the

@@ -91,6 +91,14 @@ def beside(left: RGBArray, right: RGBArray) -> RGBArray:
     return np.concatenate([left, scaled], axis=1)
 
 
+def widened(image: RGBArray, factor: float) -> RGBArray:
+    """The crop stretched along its line by ``factor``, its height kept."""
+    height, width = image.shape[:2]
+    size = (max(1, round(width * factor)), height)
+    out = Image.fromarray(image).resize(size, Image.Resampling.BICUBIC)
+    return np.asarray(out, dtype=np.uint8)
+
+
 def crop(image: Image.Image, quad: Quad, max_height: int = 96) -> RGBArray:
     """The quad cut out upright (its first point top-left), at most ``max_height`` px high.
 
