@@ -1037,8 +1037,8 @@ def test_a_sure_kwh_reading_needs_the_page_to_show_an_electricity_meter(
     # Every reader agrees, but kWh is only the default where nothing on the page shows an
     # electricity meter: a fuel pump's display whose LITRES went unread (``ES``) reads just
     # like a register. The household is asked instead of told.
-    result = _agreed_read("04300.5", word)
-    assert (result.reading, result.unit, result.status) == ("04300.5", "kWh", status)
+    result = _agreed_read("05200.6", word)
+    assert (result.reading, result.unit, result.status) == ("05200.6", "kWh", status)
     if status == "uncertain":
         assert result.confidence <= UNIT_UNSEEN
 
@@ -1046,10 +1046,10 @@ def test_a_sure_kwh_reading_needs_the_page_to_show_an_electricity_meter(
 def test_a_unit_read_beside_the_digits_on_the_display_crops_shows_an_electricity_meter() -> None:
     # The page's own read of the unit was lost (read the wrong way up, or cut off the
     # display's line), but the widened crops of the display show it after the digits.
-    result = _agreed_read("04300.5", "Genus", on_crops="04300.5kWh")
-    assert (result.reading, result.unit, result.status) == ("04300.5", "kWh", "ok")
+    result = _agreed_read("05200.6", "Genus", on_crops="05200.6kWh")
+    assert (result.reading, result.unit, result.status) == ("05200.6", "kWh", "ok")
     # Without it on the crops either, the household is asked.
-    assert _agreed_read("04300.5", "Genus", on_crops="04300.5").status == "uncertain"
+    assert _agreed_read("05200.6", "Genus", on_crops="05200.6").status == "uncertain"
 
 
 @pytest.mark.parametrize(
@@ -1057,7 +1057,7 @@ def test_a_unit_read_beside_the_digits_on_the_display_crops_shows_an_electricity
     [
         ("000680.4", "ok"),  # a register padded with zeros
         ("00839.0", "ok"),
-        ("03556.7", "uncertain"),  # one zero: a display read upside down ends so (08900.0)
+        ("08900.0", "uncertain"),  # one zero: a display read upside down ends so (000680.4)
         ("43.00", "uncertain"),  # a fuel pump's money
         ("0043.00", "uncertain"),  # two decimals: no kWh register
     ],
@@ -1069,6 +1069,28 @@ def test_a_register_padded_with_zeros_needs_no_kwh_on_the_page(display: str, sta
     assert (result.reading, result.status) == (display, status)
     if status == "uncertain":
         assert result.confidence <= UNIT_UNSEEN
+
+
+@pytest.mark.parametrize(
+    ("display", "status"),
+    [
+        ("03556.7", "ok"),  # a 3: upside down it reads as an E
+        ("12747.0", "ok"),  # a 4 and a 7: h and L
+        ("08900.0", "uncertain"),  # 0, 8 and 9 are digits either way up (000680.4 turned)
+        ("01556.3", "ok"),
+        ("0034.50", "uncertain"),  # two decimals: a fuel pump's
+        ("347.5", "uncertain"),  # four digits: fewer than a register's cells
+    ],
+)
+def test_a_register_showing_its_own_way_up_needs_no_kwh_on_the_page(
+    display: str, status: str
+) -> None:
+    # A seven-segment 3, 4 or 7 upside down is a letter (E, h, L): a one-decimal register
+    # read with one of them was read the right way up, whatever the page's words said.
+    result = _agreed_read(display, "Genus")
+    assert (result.reading, result.status) == (display, status)
+    if status == "uncertain":
+        assert result.confidence < AGREED
 
 
 def test_a_reading_shorter_than_a_register_is_asked_about_however_sure_the_readers() -> None:

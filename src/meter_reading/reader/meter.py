@@ -120,6 +120,7 @@ def read_meter(
         not electricity_shown
         and not any(ln.unit_in_crops for ln in display_lines)
         and not padded_register(result.reading or "")
+        and not self_oriented_register(result.reading or "")
     ):
         return _asked(result, UNIT_UNSEEN)
     if sum(c.isdigit() for c in result.reading or "") < SURE_FROM_DIGITS:
@@ -139,6 +140,20 @@ def padded_register(reading: str) -> bool:
         and whole.startswith("00")
         and len(whole) + len(decimals) >= 6
         and (whole + decimals).isdigit()
+    )
+
+
+def self_oriented_register(reading: str) -> bool:
+    """Whether a reading has a register's format (one decimal, five digits or more) and
+    shows its own way up: a seven-segment 3, 4 or 7 upside down is a letter (E, h, L), so
+    digits read with one were read the right way up, whatever the page's words said."""
+    whole, point, decimals = reading.partition(".")
+    return (
+        point == "."
+        and len(decimals) == 1
+        and len(whole) + 1 >= 5
+        and (whole + decimals).isdigit()
+        and any(c in "347" for c in reading)
     )
 
 
