@@ -28,7 +28,8 @@ UNREAD_REGISTER = 0.5
 #: The highest confidence of a kWh reading on a page where the text detection read nothing
 #: that shows an electricity meter (no kWh, no imp/kWh): kWh is then only the default,
 #: and the display may be a fuel pump's or a scale's whose label went unread. Not where the
-#: display's crops show the kWh, or the reading has a padded register's format.
+#: display's crops show the kWh, or the reading has a padded register's format or shows
+#: its own way up (``padded_register``, ``self_oriented_register``).
 UNIT_UNSEEN = 0.85
 #: Fewest digits of a kWh reading offered as sure: registers print five cells or more (four
 #: whole kWh and the tenths, or more). A shorter read may have lost a cell, most often a
@@ -128,31 +129,31 @@ def read_meter(
     return result
 
 
+def _one_decimal_digits(reading: str) -> tuple[str, str] | None:
+    """A reading's whole digits and its one decimal digit; None for any other format."""
+    whole, point, decimals = reading.partition(".")
+    if point != "." or len(decimals) != 1 or not (whole + decimals).isdigit():
+        return None
+    return whole, decimals
+
+
 def padded_register(reading: str) -> bool:
     """Whether a reading has a utility register's format: whole digits padded with two zeros
     or more, and one decimal (``000680.4``). A fuel pump's litres and money are not padded
     and print two or three decimals; a display read upside down ends in its padding
     (``08900.0`` for 000680.4)."""
-    whole, point, decimals = reading.partition(".")
-    return (
-        point == "."
-        and len(decimals) == 1
-        and whole.startswith("00")
-        and len(whole) + len(decimals) >= 6
-        and (whole + decimals).isdigit()
-    )
+    parts = _one_decimal_digits(reading)
+    return parts is not None and parts[0].startswith("00") and len(parts[0]) + 1 >= 6
 
 
 def self_oriented_register(reading: str) -> bool:
     """Whether a reading has a register's format (one decimal, five digits or more) and
     shows its own way up: a seven-segment 3, 4 or 7 upside down is a letter (E, h, L), so
     digits read with one were read the right way up, whatever the page's words said."""
-    whole, point, decimals = reading.partition(".")
+    parts = _one_decimal_digits(reading)
     return (
-        point == "."
-        and len(decimals) == 1
-        and len(whole) + 1 >= 5
-        and (whole + decimals).isdigit()
+        parts is not None
+        and len(parts[0]) + 1 >= SURE_FROM_DIGITS
         and any(c in "347" for c in reading)
     )
 
