@@ -25,6 +25,7 @@ from meter_reading.reader.display import (
     TEXT_RECOGNIZER_WEIGHT,
     DisplayReader,
     Read,
+    Recognizer,
     _glyph_evidence,
     decimal_cell_digit,
     digitish,
@@ -39,7 +40,7 @@ from meter_reading.reader.display import (
     with_tenths,
 )
 from meter_reading.reader.image import RGBArray, crop, decode
-from meter_reading.reader.lines import TextLine, lines_from_textract, turned
+from meter_reading.reader.lines import TextLine, lines_from_textract, quad_width, turned
 from meter_reading.reader.meter import (
     SHORT_READING,
     UNIT_UNSEEN,
@@ -257,7 +258,7 @@ UPRIGHT_WORD = [(520.0, 150.0), (600.0, 150.0), (600.0, 180.0), (520.0, 180.0)]
 
 def _refined(
     text: str,
-    recognizer: ScriptedRecognizer,
+    recognizer: Recognizer,
     text_detection: Callable[[bytes], list[dict[str, Any]]] | None = None,
     text_recognizer: ScriptedRecognizer | None = None,
     word: str = "kWh",
@@ -810,6 +811,45 @@ def test_the_rest_of_a_register_both_recognizers_read_past_the_box_is_read() -> 
     )
     refined, _ = _refined("4981.3", recognizer, text_detection, text_recognizer)
     assert refined[0].text == "4981.3"
+
+
+class PerCallRecognizer:
+    """Answers every crop of its n-th call with the n-th scripted read (the last one after)."""
+
+    def __init__(self, *reads: tuple[str, float]) -> None:
+        self.reads = list(reads)
+        self.calls = 0
+
+    def read(self, crops: Sequence[RGBArray]) -> list[tuple[str, float]]:
+        read = self.reads[min(self.calls, len(self.reads) - 1)]
+        self.calls += 1
+        return [read] * len(crops)
+
+
+def test_a_register_going_on_past_the_widest_crops_is_read_again_on_a_longer_box() -> None:
+    # 6997.8 turned a little: the detector's box stops after 699, and even the crops reaching
+    # furthest past it stop before the tenths, where the text recognizer reads 6997 and
+    # 6997.8. The display is read again on a box that reaches its end.
+    pages: list[bytes] = []
+    text_detection = _banded_text_detection(
+        pages, lambda band: "699" if len(pages) == 1 else "69978"
+    )
+    recognizer = PerCallRecognizer(("69.9", 0.7), ("6997.8", 0.7))
+    first = [("699", 1.0), ("699", 1.0), ("699", 1.0), ("6997", 1.0), ("6997.8", 0.9)]
+    text_recognizer = ScriptedRecognizer(*first, ("699", 0.9), *[("6997.8", 0.95)] * 6)
+    refined, _ = _refined("699", recognizer, text_detection, text_recognizer)
+    assert refined[0].text == "6997.8"
+    assert len(pages) == 2
+    assert quad_width(refined[0].quad) > quad_width(UPRIGHT_DIGITS)  # the longer box
+
+    # Read more on one of the widest crops only, it may be a label there: no second read.
+    pages.clear()
+    recognizer = PerCallRecognizer(("69.9", 0.7))
+    first[3] = ("699", 1.0)
+    text_recognizer = ScriptedRecognizer(*first, ("699", 0.9))
+    refined, _ = _refined("699", recognizer, text_detection, text_recognizer)
+    assert reading_number(refined[0].text) == Decimal("699")
+    assert len(pages) == 1
 
 
 def test_drums_whose_unit_only_the_text_recognizer_read_are_whole_cubic_metres() -> None:

@@ -68,6 +68,9 @@ DECIMAL_CELLS: tuple[tuple[float, float, float, float], ...] = (
     (-0.05, 0.8, 0.3, 0.1),
     (-0.05, 1.1, 0.2, 0.15),
 )
+#: How far (in box heights) the display's box is extended to the right where the register
+#: goes on past the widest crops' reach (``continues_past_box``).
+PAST_BOX = 1.0
 #: How much wider the seven-segment recognizer's second look at the display's crops sees
 #: them: it gives one column to every four pixels, and a narrow font's digits then merge
 #: into one read (251.9 for 2519.9). Only to confirm a value (``readers_agree``): widened,
@@ -740,6 +743,31 @@ def read_on_widest_crops(reading: str, reads: Sequence[Read]) -> str | None:
     return longer
 
 
+def continues_past_box(reading: str, reads: Sequence[Read]) -> bool:
+    """Whether the text recognizer read more of the register on each of the widest crops
+    than ``reading``, its start, without a point: the text detection's box stopped inside
+    the display (``699`` of 6997.8, turned a little), and even the widest crops may stop
+    before its end (the seven-segment recognizer read ``699.8`` there).
+    """
+    if "." in reading:
+        return False
+    base = value_key(reading)
+    widest = sorted(range(len(EXTENSIONS)), key=lambda k: EXTENSIONS[k][1])[-WIDEST_CROPS:]
+    for k in widest:
+        read = next((r for r in reads if r.crop == k and _reader_of(r) == "text recognizer"), None)
+        n = normalise(read.text) if read is not None else None
+        key = value_key(n[0]) if n is not None else ""
+        if len(key) <= len(base) or not key.startswith(base):
+            return False
+    return True
+
+
+def _goes_on(reading: str, further: str) -> bool:
+    """Whether ``further`` is ``reading`` with more digits after it."""
+    key, longer = value_key(reading), value_key(further)
+    return len(longer) > len(key) and longer.startswith(key)
+
+
 def unconfirmed_hundredths(reading: str, reads: Sequence[Read]) -> bool:
     """Whether a second decimal digit came from the recognizers alone, where the text
     detection read the same reading with one decimal and never with two.
@@ -924,48 +952,28 @@ class DisplayReader:
                     lines = [other if ln is line else ln for ln in lines]
                     line, seen = other, seen_turned
                     direction = _quarter_turn(line)
-            reads, cell_reads = seen.reads, seen.cell_reads
-            voted = vote(reads)
+            voted = vote(seen.reads)
             if voted is None:
                 continue
-            if unconfirmed_hundredths(voted[0], reads):
-                voted = voted[0][:-1], voted[1] * FORMAT_ONLY
-            if (longer := read_on_widest_crops(voted[0], reads)) is not None:
-                # The rest of the display beyond the detector's box: read, but by fewer
-                # crops than the part was, so at a lower confidence.
-                voted = longer, voted[1] * FORMAT_ONLY
-            drums = cubic_metres_mark(reads)
-            if not drums and self._text_recognizer is not None and not voted[0].startswith("0"):
-                wider = crop(image, extend(line.quad, *LEADING_ONE_CROP, 0.1))
-                far = self._text_recognizer.read([wider])
-                if far and leading_one(voted[0], far[0][0]):
-                    voted = "1" + voted[0], voted[1]
-            point_seen = point_after_digits(voted[0], line.text, reads + cell_reads)
-            tenth = (
-                None
-                if point_read_by_generic(voted[0], reads)
-                else decimal_cell_digit(voted[0], cell_reads, point_seen)
-            )
-            if drums:
-                # The unit the page's lines lost; the extraction keeps whole m³ only.
-                line.text, line.confidence = voted[0] + " m³", voted[1]
-            elif tenth is not None:
-                line.text = voted[0].replace(".", "") + "." + tenth
-                line.confidence = voted[1]
-            elif point_seen:
-                # The tenths digit is there, unread: the register's format would bill the
-                # last whole kWh digit as tenths. The whole kWh, at a confidence that asks.
-                line.text, line.confidence = voted[0], voted[1] * FORMAT_ONLY
-            elif (
-                "." not in voted[0]
-                and sum(c.isdigit() for c in voted[0]) >= TENTHS_FROM_DIGITS
-                and (digit := tenths_read_as_digit(voted[0], reads)) is not None
+            text, confidence = self._register_text(image, line, seen, voted)
+            if (
+                "." not in text
+                and not cubic_metres_mark(seen.reads)
+                and continues_past_box(voted[0], seen.reads)
             ):
-                # Where the register's format would take the last digit read for the
-                # tenths, the tenths cell itself was read: that digit is a whole kWh.
-                line.text, line.confidence = voted[0] + "." + digit, voted[1] * FORMAT_ONLY
-            else:
-                line.text, line.confidence = with_tenths(*voted)
+                # The register goes on past the widest crops (and its tenths were not
+                # read): read it again on a box that reaches its end.
+                further = TextLine(
+                    line.text, line.confidence, extend(line.quad, 0.0, PAST_BOX, 0.0)
+                )
+                seen_further = self._read_display(image, further, [])
+                voted_further = vote(seen_further.reads)
+                if voted_further is not None and _goes_on(voted[0], voted_further[0]):
+                    lines = [further if ln is line else ln for ln in lines]
+                    line, seen = further, seen_further
+                    text, confidence = self._register_text(image, line, seen, voted_further)
+            line.text, line.confidence = text, confidence
+            reads = seen.reads
             # The recognizer's second look joins its reads where agreement is judged.
             confirming = reads + seen.second_look
             if readers_agree(line.text, confirming) or subscript_missed(line.text, confirming):
@@ -985,6 +993,49 @@ class DisplayReader:
                 or _share_inside(o.quad, widest) < 0.5
             ]
         return lines, direction
+
+    def _register_text(
+        self, image: Image.Image, line: TextLine, seen: _DisplayReads, voted: tuple[str, float]
+    ) -> tuple[str, float]:
+        """The register's reading and confidence from the vote of the display's reads: its
+        tenths placed by the register's format, the cells' reads and the readers' points."""
+        reads, cell_reads = seen.reads, seen.cell_reads
+        if unconfirmed_hundredths(voted[0], reads):
+            voted = voted[0][:-1], voted[1] * FORMAT_ONLY
+        if (longer := read_on_widest_crops(voted[0], reads)) is not None:
+            # The rest of the display beyond the detector's box: read, but by fewer
+            # crops than the part was, so at a lower confidence.
+            voted = longer, voted[1] * FORMAT_ONLY
+        drums = cubic_metres_mark(reads)
+        if not drums and self._text_recognizer is not None and not voted[0].startswith("0"):
+            wider = crop(image, extend(line.quad, *LEADING_ONE_CROP, 0.1))
+            far = self._text_recognizer.read([wider])
+            if far and leading_one(voted[0], far[0][0]):
+                voted = "1" + voted[0], voted[1]
+        point_seen = point_after_digits(voted[0], line.text, reads + cell_reads)
+        tenth = (
+            None
+            if point_read_by_generic(voted[0], reads)
+            else decimal_cell_digit(voted[0], cell_reads, point_seen)
+        )
+        if drums:
+            # The unit the page's lines lost; the extraction keeps whole m³ only.
+            return voted[0] + " m³", voted[1]
+        if tenth is not None:
+            return voted[0].replace(".", "") + "." + tenth, voted[1]
+        if point_seen:
+            # The tenths digit is there, unread: the register's format would bill the
+            # last whole kWh digit as tenths. The whole kWh, at a confidence that asks.
+            return voted[0], voted[1] * FORMAT_ONLY
+        if (
+            "." not in voted[0]
+            and sum(c.isdigit() for c in voted[0]) >= TENTHS_FROM_DIGITS
+            and (digit := tenths_read_as_digit(voted[0], reads)) is not None
+        ):
+            # Where the register's format would take the last digit read for the
+            # tenths, the tenths cell itself was read: that digit is a whole kWh.
+            return voted[0] + "." + digit, voted[1] * FORMAT_ONLY
+        return with_tenths(*voted)
 
     @staticmethod
     def _oriented_like(line: TextLine, direction: float) -> TextLine:
