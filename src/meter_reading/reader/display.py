@@ -725,22 +725,28 @@ def read_on_widest_crops(reading: str, reads: Sequence[Read]) -> str | None:
     """
     if "." in reading:
         return None  # the register's tenths were read: its end was inside the box
-    base = value_key(reading)
-    widest = sorted(range(len(EXTENSIONS)), key=lambda k: EXTENSIONS[k][1])[-WIDEST_CROPS:]
     found: set[Decimal | None] = set()
     longer = ""
     for reader in ("seven-segment recognizer", "text recognizer"):
-        for k in widest:
-            read = next((r for r in reads if r.crop == k and _reader_of(r) == reader), None)
-            n = normalise(read.text) if read is not None else None
+        for n in _widest_crops_reads(reads, reader):
             if n is None or n[1]:
                 return None
             found.add(reading_number(n[0]))
             longer = n[0]
-    key = value_key(longer)
-    if len(found) != 1 or len(key) <= len(base) or not key.startswith(base):
+    if len(found) != 1 or not _goes_on(reading, longer):
         return None
     return longer
+
+
+def _widest_crops_reads(reads: Sequence[Read], reader: str) -> list[tuple[str, bool] | None]:
+    """The reader's reads of the ``WIDEST_CROPS`` crops reaching furthest past the box,
+    normalised (None where it read none of them, or no register)."""
+    widest = sorted(range(len(EXTENSIONS)), key=lambda k: EXTENSIONS[k][1])[-WIDEST_CROPS:]
+    out: list[tuple[str, bool] | None] = []
+    for k in widest:
+        read = next((r for r in reads if r.crop == k and _reader_of(r) == reader), None)
+        out.append(normalise(read.text) if read is not None else None)
+    return out
 
 
 def continues_past_box(reading: str, reads: Sequence[Read]) -> bool:
@@ -751,15 +757,10 @@ def continues_past_box(reading: str, reads: Sequence[Read]) -> bool:
     """
     if "." in reading:
         return False
-    base = value_key(reading)
-    widest = sorted(range(len(EXTENSIONS)), key=lambda k: EXTENSIONS[k][1])[-WIDEST_CROPS:]
-    for k in widest:
-        read = next((r for r in reads if r.crop == k and _reader_of(r) == "text recognizer"), None)
-        n = normalise(read.text) if read is not None else None
-        key = value_key(n[0]) if n is not None else ""
-        if len(key) <= len(base) or not key.startswith(base):
-            return False
-    return True
+    return all(
+        n is not None and _goes_on(reading, n[0])
+        for n in _widest_crops_reads(reads, "text recognizer")
+    )
 
 
 def _goes_on(reading: str, further: str) -> bool:
