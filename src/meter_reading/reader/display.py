@@ -564,7 +564,7 @@ def joined_pieces(line: TextLine, lines: Sequence[TextLine]) -> TextLine:
 _TURNED_GLYPHS = str.maketrans("0123456789EhLbIODBSZG", "0125h59L8634791008529")
 _ONLY_TURNED = frozenset("EhL")
 #: The digits that read as those letters turned: a read showing them was read upright.
-_UPRIGHT_ONLY = re.compile(r"[347]")
+UPRIGHT_ONLY = re.compile(r"[347]")
 
 
 def read_upside_down(text: str) -> bool:
@@ -600,7 +600,7 @@ def _glyph_evidence(reads: Sequence[Read]) -> tuple[int, int]:
     generic = [_without_unit(r.text) for r in reads if _reader_of(r) != "seven-segment recognizer"]
     turned = [read_upside_down(text) for text in generic]
     upright_reads = sum(
-        not up and digitish(text) and bool(_UPRIGHT_ONLY.search(text))
+        not up and digitish(text) and bool(UPRIGHT_ONLY.search(text))
         for text, up in zip(generic, turned, strict=True)
     )
     return sum(turned), upright_reads

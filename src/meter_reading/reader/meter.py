@@ -19,7 +19,7 @@ from meter_reading.domain.extraction import (
     extract_reading,
     shows_electricity_meter,
 )
-from meter_reading.reader.display import DisplayReader, reading_number, upright
+from meter_reading.reader.display import UPRIGHT_ONLY, DisplayReader, reading_number, upright
 from meter_reading.reader.image import NotAPhoto, decode
 from meter_reading.reader.lines import TextLine, lines_from_textract, quad_width
 
@@ -154,7 +154,7 @@ def self_oriented_register(reading: str) -> bool:
     return (
         parts is not None
         and len(parts[0]) + 1 >= SURE_FROM_DIGITS
-        and any(c in "347" for c in reading)
+        and UPRIGHT_ONLY.search(reading) is not None
     )
 
 
