@@ -1005,6 +1005,18 @@ def test_the_recognizers_second_look_at_the_crops_widened_confirms_the_value() -
     assert unconfirmed.confidence < AGREED
 
 
+def test_one_look_reading_the_value_in_every_crop_is_half_of_the_recognizers_reads() -> None:
+    # A narrow font merges two digits in every crop as cropped (200.8 for 2008.8); widened,
+    # every crop reads them all: half of the seven-segment recognizer's ten reads.
+    as_cropped = [Read("200.8", 0.8, True, crop=k) for k in range(len(EXTENSIONS))]
+    widened = [Read("2008.8", 0.8, True, crop=k) for k in range(len(EXTENSIONS))]
+    generic = [Read("20088", 0.9, True, TEXT_RECOGNIZER_WEIGHT)] * len(EXTENSIONS)
+    assert readers_agree("2008.8", [*as_cropped, *widened, *generic])
+    # Less than half is not enough, and the generic readers must still agree.
+    assert not readers_agree("2008.8", [*as_cropped, *widened[1:], *generic])
+    assert not readers_agree("2008.8", [*as_cropped, *widened])
+
+
 def test_a_thin_leading_one_the_narrow_crops_leave_out_still_agrees_with_the_value() -> None:
     # The crops that start at the detector's box start after a thin 1 (its cell's left side
     # is dark): there the seven-segment recognizer reads the rest; the wider crops show it.

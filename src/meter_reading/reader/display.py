@@ -314,9 +314,10 @@ def _reader_of(read: Read) -> str:
 
 
 def readers_agree(reading: str, reads: Sequence[Read]) -> bool:
-    """Whether the seven-segment recognizer and at least one of the two generic readers (the
-    text detection, the text recognizer) each read exactly this value, point included, in
-    most of their reads; a generic reader may read its digits without the point. Of a
+    """Whether the seven-segment recognizer (in at least half of its reads) and at least one
+    of the two generic readers (the text detection, the text recognizer, in most of theirs)
+    read exactly this value, point included; a generic reader may read its digits without
+    the point. Of a
     one-decimal value the recognizer may misread the small tenths digit where both generic
     readers read it.
 
@@ -377,7 +378,12 @@ def _same_whole(read: str, target: Decimal) -> bool:
 
 
 def _seven_segment_reads_value(reading: str, reads: Sequence[Read]) -> bool:
-    """Whether most of the seven-segment recognizer's reads are this value, point included.
+    """Whether at least half of the seven-segment recognizer's reads are this value, point
+    included.
+
+    Half, not most: its two looks at the crops (as they are and widened) are judged together,
+    and where a narrow font's digits merge in every crop of one look (``200.8`` for 2008.8)
+    while the other look reads them all, half of its reads are the value.
 
     A thin leading 1 lights only its cell's right side, and the crops that start at the text
     detection's box may start after it: there the recognizer reads the rest (``6422.2`` of
@@ -397,7 +403,7 @@ def _seven_segment_reads_value(reading: str, reads: Sequence[Read]) -> bool:
             for crop, read in mine
             if read
         )
-    return agreeing > len(mine) / 2
+    return bool(mine) and agreeing >= len(mine) / 2
 
 
 def subscript_missed(reading: str, reads: Sequence[Read]) -> bool:
