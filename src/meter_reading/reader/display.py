@@ -317,9 +317,8 @@ def readers_agree(reading: str, reads: Sequence[Read]) -> bool:
     """Whether the seven-segment recognizer (in at least half of its reads) and at least one
     of the two generic readers (the text detection, the text recognizer, in most of theirs)
     read exactly this value, point included; a generic reader may read its digits without
-    the point. Of a
-    one-decimal value the recognizer may misread the small tenths digit where both generic
-    readers read it.
+    the point. Of a one-decimal value the recognizer may misread the small tenths digit where
+    both generic readers read it.
 
     The seven-segment recognizer is a model of another kind, trained on displays only: where
     it and a generic reader agree, it takes two different mistakes that come out the same
