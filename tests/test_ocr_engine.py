@@ -159,6 +159,24 @@ def test_a_real_photo_taken_sideways_reads_as_it_does_upright(
     assert sideways.reading == upright.reading
 
 
+def test_a_real_photo_taken_upside_down_reads_as_it_does_upright(
+    detector: OfflineTextDetector, meter_photos: list[LabelledPhoto]
+) -> None:
+    # The direction classifier left this photo turned upside down as it was: its brand read
+    # as `snua`, and its display, whose digits (0, 1 and 8) read alike either way up, as
+    # 880010.0. Textract reads a turned page's words the right way up; so must the stand-in.
+    photo = next(p for p in meter_photos if p.path.name.startswith("eb_3f4aced6"))
+    upright = read_photo(photo.path, detector)
+    with Image.open(photo.path) as image:
+        out = io.BytesIO()
+        image.convert("RGB").rotate(180, expand=True).save(out, "JPEG", quality=92)
+    lines = lines_from_textract(detector.detect(out.getvalue()), image.width, image.height)
+    assert any("ENUS" in ln.text.upper() for ln in lines), [ln.text for ln in lines]
+    turned = read_photo(out.getvalue(), detector)
+    assert (upright.reading or "").replace(".", "") == photo.reading_digits
+    assert turned.reading == upright.reading
+
+
 def test_same_detector_is_reusable(detector: OfflineTextDetector) -> None:
     photo = render_meter_photo("20509")
     assert [b["Text"] for b in detector.detect(photo) if b["BlockType"] == "LINE"] == [
