@@ -177,6 +177,22 @@ def test_a_real_photo_taken_upside_down_reads_as_it_does_upright(
     assert turned.reading == upright.reading
 
 
+def test_a_water_meter_taken_upside_down_reads_as_it_does_upright(
+    detector: OfflineTextDetector, meter_photos: list[LabelledPhoto]
+) -> None:
+    # Its only words hold digits (`x0.001`, `0521m`): turned, they read `1000X` at a low
+    # score, and the drums were read 1000. Such lines lean by their letters as words do.
+    photo = next(p for p in meter_photos if p.path.name.startswith("wm_dw_521.0929"))
+    upright = read_photo(photo.path, detector)
+    with Image.open(photo.path) as image:
+        out = io.BytesIO()
+        image.convert("RGB").rotate(180, expand=True).save(out, "JPEG", quality=92)
+    turned = read_photo(out.getvalue(), detector)
+    assert upright.reading is not None and upright.reading.lstrip("0") == photo.reading_digits
+    assert upright.unit == "m³"
+    assert (turned.reading, turned.unit) == (upright.reading, upright.unit)
+
+
 def test_same_detector_is_reusable(detector: OfflineTextDetector) -> None:
     photo = render_meter_photo("20509")
     assert [b["Text"] for b in detector.detect(photo) if b["BlockType"] == "LINE"] == [

@@ -174,7 +174,7 @@ class _PPOCRv4:
 
 #: How far a page's words must lean towards reading one way up (letters x score
 #: difference) to overrule the direction classifier: above the largest lean of the
-#: benchmark's upright photos towards turned (0.64).
+#: benchmark's upright photos towards turned (0.58).
 PAGE_TURN_LEAN = 1.0
 
 
@@ -283,9 +283,12 @@ class OfflineTextDetector:
         The direction classifier's votes (each line without digits by its letters) decide;
         seven-segment digits read alike both ways (a 3 upside down is an E), so lines with
         digits do not vote, and a page without words is taken as upright. The classifier
-        is unsure on whole photos turned upside down, though, where the words themselves
-        tell: a word read the wrong way up reads at a lower score (``snua`` for Genus).
-        Where the words lean clearly one way (``PAGE_TURN_LEAN``), that way stands.
+        is unsure on whole photos turned upside down, though, where the letters themselves
+        tell: read the wrong way up they read at a lower score (``snua`` for Genus,
+        ``1000X`` for a water meter's ``x0.001``). Each line with letters leans towards
+        the way it reads better, by its letters times the difference of the scores (a line
+        of digits alone has none); where the page leans clearly one way
+        (``PAGE_TURN_LEAN``), that way stands.
         """
         words = [i for i, (text, _) in enumerate(reads) if _is_word_line(text)]
         if not words:
@@ -293,12 +296,11 @@ class OfflineTextDetector:
         votes = [0, 0]
         for i in words:
             votes[upside_down[i]] += _letters(reads[i][0])
-        other_way = self._ocr.rec([_turn(crops[i], not upside_down[i]) for i in words])
+        lettered = [i for i, (text, _) in enumerate(reads) if _letters(text)]
+        other_way = self._ocr.rec([_turn(crops[i], not upside_down[i]) for i in lettered])
         lean = 0.0
-        for i, (other_text, other_score) in zip(words, other_way, strict=True):
+        for i, (other_text, other_score) in zip(lettered, other_way, strict=True):
             text, score = reads[i]
-            if not _is_word_line(other_text):
-                continue
             turned_minus_upright = score - other_score if upside_down[i] else other_score - score
             lean += max(_letters(text), _letters(other_text)) * turned_minus_upright
         if abs(lean) > PAGE_TURN_LEAN:
