@@ -261,12 +261,20 @@ class OfflineTextDetector:
             "180" in label and score > self._ocr.cls_thresh for label, score in self._ocr.cls(crops)
         ]
         reads = self._ocr.rec([_turn(c, u) for c, u in zip(crops, upside_down, strict=True)])
-        page_upside_down = self._page_upside_down(crops, reads, upside_down)
+        other_way: dict[int, tuple[str, float]] = {}
+        if any(_is_word_line(text) for text, _ in reads):
+            # The lines with letters read the other way up too: how they read decides the
+            # page's way up, and those the page turns need no second recognition.
+            lettered = [i for i, (text, _) in enumerate(reads) if _letters(text)]
+            turned = self._ocr.rec([_turn(crops[i], not upside_down[i]) for i in lettered])
+            other_way = dict(zip(lettered, turned, strict=True))
+        page_upside_down = _page_upside_down(reads, upside_down, other_way)
         redo = [i for i, up in enumerate(upside_down) if up != page_upside_down]
-        if redo:
-            again = self._ocr.rec([_turn(crops[i], page_upside_down) for i in redo])
-            for i, read in zip(redo, again, strict=True):
-                reads[i] = read
+        unread = [i for i in redo if i not in other_way]
+        again = self._ocr.rec([_turn(crops[i], page_upside_down) for i in unread])
+        other_way.update(zip(unread, again, strict=True))
+        for i in redo:
+            reads[i] = other_way[i]
         lines: list[tuple[str, float, Quad]] = []
         for quad, (text, score) in zip(oriented, reads, strict=True):
             if page_upside_down:
@@ -275,37 +283,38 @@ class OfflineTextDetector:
                 lines.append((str(text), float(score), quad))
         return lines
 
-    def _page_upside_down(
-        self, crops: list[Image], reads: list[tuple[str, float]], upside_down: list[bool]
-    ) -> bool:
-        """Like Textract, orient the page as a whole: by its words.
 
-        The direction classifier's votes (each line without digits by its letters) decide;
-        seven-segment digits read alike both ways (a 3 upside down is an E), so lines with
-        digits do not vote, and a page without words is taken as upright. The classifier
-        is unsure on whole photos turned upside down, though, where the letters themselves
-        tell: read the wrong way up they read at a lower score (``snua`` for Genus,
-        ``1000X`` for a water meter's ``x0.001``). Each line with letters leans towards
-        the way it reads better, by its letters times the difference of the scores (a line
-        of digits alone has none); where the page leans clearly one way
-        (``PAGE_TURN_LEAN``), that way stands.
-        """
-        words = [i for i, (text, _) in enumerate(reads) if _is_word_line(text)]
-        if not words:
-            return False
-        votes = [0, 0]
-        for i in words:
-            votes[upside_down[i]] += _letters(reads[i][0])
-        lettered = [i for i, (text, _) in enumerate(reads) if _letters(text)]
-        other_way = self._ocr.rec([_turn(crops[i], not upside_down[i]) for i in lettered])
-        lean = 0.0
-        for i, (other_text, other_score) in zip(lettered, other_way, strict=True):
-            text, score = reads[i]
-            turned_minus_upright = score - other_score if upside_down[i] else other_score - score
-            lean += max(_letters(text), _letters(other_text)) * turned_minus_upright
-        if abs(lean) > PAGE_TURN_LEAN:
-            return lean > 0
-        return votes[1] > votes[0]
+def _page_upside_down(
+    reads: list[tuple[str, float]],
+    upside_down: list[bool],
+    other_way: dict[int, tuple[str, float]],
+) -> bool:
+    """Like Textract, orient the page as a whole: by its words.
+
+    The direction classifier's votes (``upside_down``; each line without digits by its
+    letters) decide; seven-segment digits read alike both ways (a 3 upside down is an E), so
+    lines with digits do not vote, and a page without words is taken as upright. The
+    classifier is unsure on whole photos turned upside down, though, where the letters
+    themselves tell: read the wrong way up they read at a lower score (``snua`` for Genus,
+    ``1000X`` for a water meter's ``x0.001``). Each line with letters (``other_way``: its read
+    the other way up) leans towards the way it reads better, by its letters times the
+    difference of the scores (a line of digits alone has none); where the page leans clearly
+    one way (``PAGE_TURN_LEAN``), that way stands.
+    """
+    words = [i for i, (text, _) in enumerate(reads) if _is_word_line(text)]
+    if not words:
+        return False
+    votes = [0, 0]
+    for i in words:
+        votes[upside_down[i]] += _letters(reads[i][0])
+    lean = 0.0
+    for i, (other_text, other_score) in other_way.items():
+        text, score = reads[i]
+        turned_minus_upright = score - other_score if upside_down[i] else other_score - score
+        lean += max(_letters(text), _letters(other_text)) * turned_minus_upright
+    if abs(lean) > PAGE_TURN_LEAN:
+        return lean > 0
+    return votes[1] > votes[0]
 
 
 def _letters(text: str) -> int:
