@@ -30,6 +30,8 @@ class LabelledPhoto:
     path: Path
     reading_digits: str
     meter_type: str
+    #: Other digits the label accepts (a drum between two digits).
+    also_accept: tuple[str, ...] = ()
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +42,10 @@ def meter_photos() -> list[LabelledPhoto]:
     with labels.open(newline="") as handle:
         return [
             LabelledPhoto(
-                METER_PHOTOS / "images" / row["file"], row["reading_digits"], row["meter_type"]
+                METER_PHOTOS / "images" / row["file"],
+                row["reading_digits"],
+                row["meter_type"],
+                tuple(v.strip() for v in (row.get("also_accept") or "").split("|") if v.strip()),
             )
             for row in csv.DictReader(handle)
         ]

@@ -318,7 +318,9 @@ def _page_upside_down(
 
 
 def _letters(text: str) -> int:
-    return sum(c.isalpha() for c in text)
+    """Latin letters only: PP-OCRv4 reads with a Chinese dictionary, and its reads of marks,
+    dials and glare (`十`, `水`) are no words of a meter (Textract reads Latin script only)."""
+    return sum(c.isascii() and c.isalpha() for c in text)
 
 
 def _is_word_line(text: str) -> bool:
