@@ -9,6 +9,7 @@ and in AWS.
 from __future__ import annotations
 
 import io
+import math
 import threading
 import uuid
 from pathlib import Path
@@ -184,7 +185,8 @@ class OfflineTextDetector:
     Like Textract it finds text lines in any orientation and reads them: PP-OCRv4
     detection on the photo scaled to ``det_side`` pixels and again on a
     contrast-equalised grey copy at ``det_side`` and ``second_side`` (Textract copes with
-    low-contrast LCDs and thin seven-segment digits that a single PP-OCR pass misses); a
+    low-contrast LCDs and thin seven-segment digits that a single PP-OCR pass misses), a line
+    that one pass cut into pieces and another found whole read whole; a
     photo whose text mostly runs up or down is detected again turned a quarter, as Textract
     finds a page's orientation; the text-direction classifier turns upside-down lines, and
     a page turned upside down as a whole is turned by how its words read each way up;
@@ -203,8 +205,8 @@ class OfflineTextDetector:
         img = _decode(image_bytes)
         height, width = img.shape[:2]
         with self._lock:
-            quads = self._all_quads(img)
-            if _mostly_vertical(quads):
+            passes = self._passes(img)
+            if _mostly_vertical(_first_found(passes)):
                 # Like Textract, find the page's orientation: a photo taken sideways is
                 # detected again turned a quarter anticlockwise (its text then runs left to
                 # right or upside down, which the direction step settles), and its lines
@@ -212,22 +214,22 @@ class OfflineTextDetector:
                 upright = np.ascontiguousarray(np.rot90(img))
                 lines = [
                     (text, score, [(width - y, x) for x, y in quad])
-                    for text, score, quad in self._read(upright, self._all_quads(upright))
+                    for text, score, quad in self._read(
+                        upright, _whole_lines(self._passes(upright))
+                    )
                 ]
             else:
-                lines = self._read(img, quads)
+                lines = self._read(img, _whole_lines(passes))
         return textract_blocks(lines, width, height)
 
-    def _all_quads(self, img: Image) -> list[Quad]:
-        """Text boxes of the photo and of its contrast-equalised copy, overlaps dropped."""
+    def _passes(self, img: Image) -> list[list[Quad]]:
+        """Text boxes of the photo and of its contrast-equalised copy, pass by pass."""
         equalised = _equalise(img)
-        quads = self._detect(img, self._det_side)
-        for more in (
+        return [
+            self._detect(img, self._det_side),
             self._detect(equalised, self._det_side),
             self._detect(equalised, self._second_side),
-        ):
-            quads += [q for q in more if not any(overlap(q, o) > 0.5 for o in quads)]
-        return quads
+        ]
 
     def _detect(self, img: Image, side: int) -> list[Quad]:
         """Text boxes found at ``side`` pixels (longest side), in full-size coordinates."""
@@ -282,6 +284,54 @@ class OfflineTextDetector:
             if str(text).strip() and float(score) >= 0.5:
                 lines.append((str(text), float(score), quad))
         return lines
+
+
+def _first_found(passes: list[list[Quad]]) -> list[Quad]:
+    """The passes' boxes, a later pass's box dropped where it overlaps one kept."""
+    quads = list(passes[0])
+    for more in passes[1:]:
+        quads += [q for q in more if not any(overlap(q, o) > 0.5 for o in quads)]
+    return quads
+
+
+def _whole_lines(passes: list[list[Quad]]) -> list[Quad]:
+    """As :func:`_first_found`, but a big line that one pass cut into pieces and another found
+    whole is kept whole: a box running across the photo, at least twice as long as each box
+    it holds, replaces them. Whether the photo was taken sideways is judged on the boxes first
+    found: a whole line replacing pieces must not tip that decision."""
+    quads = list(passes[0])
+    for more in passes[1:]:
+        for quad in more:
+            held = [o for o in quads if max(_held_share(o, quad), _held_share(quad, o)) > 0.5]
+            if held and _runs_across(quad) and all(_length(quad) >= 2 * _length(o) for o in held):
+                quads = [o for o in quads if o not in held] + [quad]
+            elif not any(overlap(quad, o) > 0.5 for o in quads):
+                quads.append(quad)
+    return quads
+
+
+def _quad_area(quad: Quad) -> float:
+    return abs(float(cv2.contourArea(np.asarray(quad, dtype=np.float32))))
+
+
+def _length(quad: Quad) -> float:
+    """The long side of the box (its text's length, whichever way it runs)."""
+    _, sides, _ = cv2.minAreaRect(np.asarray(quad, dtype=np.float32))
+    return float(max(sides))
+
+
+def _runs_across(quad: Quad) -> bool:
+    """The box's top edge (its first two corners) lies within 30 degrees of the photo's rows."""
+    (x0, y0), (x1, y1) = quad[0], quad[1]
+    return abs(math.degrees(math.atan2(y1 - y0, x1 - x0))) <= 30.0
+
+
+def _held_share(quad: Quad, other: Quad) -> float:
+    """The share of ``quad`` that lies inside ``other`` (their polygons, not their bounds)."""
+    shared, _ = cv2.intersectConvexConvex(
+        np.asarray(quad, dtype=np.float32), np.asarray(other, dtype=np.float32)
+    )
+    return float(shared) / max(_quad_area(quad), 1e-6)
 
 
 def _page_upside_down(
