@@ -206,7 +206,7 @@ class OfflineTextDetector:
         height, width = img.shape[:2]
         with self._lock:
             passes = self._passes(img)
-            if _mostly_vertical(_first_found(passes)):
+            if _mostly_vertical(_merged(passes, whole_lines=False)):
                 # Like Textract, find the page's orientation: a photo taken sideways is
                 # detected again turned a quarter anticlockwise (its text then runs left to
                 # right or upside down, which the direction step settles), and its lines
@@ -215,11 +215,11 @@ class OfflineTextDetector:
                 lines = [
                     (text, score, [(width - y, x) for x, y in quad])
                     for text, score, quad in self._read(
-                        upright, _whole_lines(self._passes(upright))
+                        upright, _merged(self._passes(upright), whole_lines=True)
                     )
                 ]
             else:
-                lines = self._read(img, _whole_lines(passes))
+                lines = self._read(img, _merged(passes, whole_lines=True))
         return textract_blocks(lines, width, height)
 
     def _passes(self, img: Image) -> list[list[Quad]]:
@@ -286,32 +286,31 @@ class OfflineTextDetector:
         return lines
 
 
-def _first_found(passes: list[list[Quad]]) -> list[Quad]:
-    """The passes' boxes, a later pass's box dropped where it overlaps one kept."""
-    quads = list(passes[0])
-    for more in passes[1:]:
-        quads += [q for q in more if not any(overlap(q, o) > 0.5 for o in quads)]
-    return quads
+def _merged(passes: list[list[Quad]], whole_lines: bool) -> list[Quad]:
+    """The passes' boxes, a later pass's box dropped where it overlaps one kept.
 
-
-def _whole_lines(passes: list[list[Quad]]) -> list[Quad]:
-    """As :func:`_first_found`, but a big line that one pass cut into pieces and another found
-    whole is kept whole: a box running across the photo, at least twice as long as each box
-    it holds, replaces them. Whether the photo was taken sideways is judged on the boxes first
-    found: a whole line replacing pieces must not tip that decision."""
+    With ``whole_lines``, a big line that one pass cut into pieces and another found whole is
+    kept whole (:func:`_pieces_of`). Whether the photo was taken sideways is judged without:
+    a whole line replacing pieces must not tip that decision.
+    """
     quads = list(passes[0])
     for more in passes[1:]:
         for quad in more:
-            held = [o for o in quads if max(_held_share(o, quad), _held_share(quad, o)) > 0.5]
-            if held and _runs_across(quad) and all(_length(quad) >= 2 * _length(o) for o in held):
-                quads = [o for o in quads if o not in held] + [quad]
+            pieces = _pieces_of(quad, quads) if whole_lines else []
+            if pieces:
+                quads = [o for o in quads if o not in pieces] + [quad]
             elif not any(overlap(quad, o) > 0.5 for o in quads):
                 quads.append(quad)
     return quads
 
 
-def _quad_area(quad: Quad) -> float:
-    return abs(float(cv2.contourArea(np.asarray(quad, dtype=np.float32))))
+def _pieces_of(quad: Quad, kept: list[Quad]) -> list[Quad]:
+    """The kept boxes that ``quad`` holds whole: it runs across the photo, overlaps them
+    (their polygons) and is at least twice as long as each of them. Else none."""
+    if not _runs_across(quad):
+        return []
+    held = [o for o in kept if _polygon_overlap(quad, o) > 0.5]
+    return held if all(_length(quad) >= 2 * _length(o) for o in held) else []
 
 
 def _length(quad: Quad) -> float:
@@ -326,12 +325,13 @@ def _runs_across(quad: Quad) -> bool:
     return abs(math.degrees(math.atan2(y1 - y0, x1 - x0))) <= 30.0
 
 
-def _held_share(quad: Quad, other: Quad) -> float:
-    """The share of ``quad`` that lies inside ``other`` (their polygons, not their bounds)."""
-    shared, _ = cv2.intersectConvexConvex(
-        np.asarray(quad, dtype=np.float32), np.asarray(other, dtype=np.float32)
-    )
-    return float(shared) / max(_quad_area(quad), 1e-6)
+def _polygon_overlap(a: Quad, b: Quad) -> float:
+    """Intersection of the two boxes over the smaller one, by their polygons (``overlap``
+    measures their axis-aligned bounds, which a tilted line's neighbours share)."""
+    pa, pb = np.asarray(a, dtype=np.float32), np.asarray(b, dtype=np.float32)
+    shared, _ = cv2.intersectConvexConvex(pa, pb)
+    smaller = min(abs(cv2.contourArea(pa)), abs(cv2.contourArea(pb)))
+    return float(shared) / max(float(smaller), 1e-6)
 
 
 def _page_upside_down(
