@@ -172,13 +172,19 @@ def test_a_real_photo_taken_sideways_reads_as_it_does_upright(
 #   either way up, 880010.0;
 # - wm_dw_521.0929: its only words hold digits (`x0.001`, `0521m`), read `1000X` turned at a
 #   low score, and the drums were read 1000.
-@pytest.mark.parametrize("prefix", ["eb_3f4aced6", "wm_dw_521.0929"])
+@pytest.mark.parametrize(
+    ("prefix", "word"), [("eb_3f4aced6", "ENUS"), ("wm_dw_521.0929", "X0.001")]
+)
 def test_a_real_photo_taken_upside_down_reads_as_it_does_upright(
-    detector: OfflineTextDetector, meter_photos: list[LabelledPhoto], prefix: str
+    detector: OfflineTextDetector, meter_photos: list[LabelledPhoto], prefix: str, word: str
 ) -> None:
     photo = next(p for p in meter_photos if p.path.name.startswith(prefix))
     upright = read_photo(photo.path, detector)
-    turned = read_photo(_turned(photo.path, 180), detector)
+    photo_turned = _turned(photo.path, 180)
+    size = Image.open(io.BytesIO(photo_turned)).size
+    lines = lines_from_textract(detector.detect(photo_turned), *size)
+    assert any(word in ln.text.upper() for ln in lines), [ln.text for ln in lines]
+    turned = read_photo(photo_turned, detector)
     assert (upright.reading or "").replace(".", "").lstrip("0") == photo.reading_digits.lstrip("0")
     assert (turned.reading, turned.unit) == (upright.reading, upright.unit)
 
